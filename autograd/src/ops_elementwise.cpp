@@ -1,0 +1,350 @@
+// Element-wise ops. Each struct: forward, then its vector-Jacobian product.
+// Binary ops broadcast (NumPy rules); accumulate_grad sums gradients back to each input's shape.
+#include <xtensor/xmath.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "kernels.hpp"
+
+namespace tapegrad {
+namespace {
+
+template <class T>
+void check_broadcast(const char* op, ForwardContext<T>& c) {
+  if (c.input(0).shape() != c.input(1).shape())
+    detail::broadcast_shapes(op, c.input(0).shape(), c.input(1).shape());
+}
+
+// y = a + b;  da += gy, db += gy
+struct Add {
+  static constexpr const char* name = "add";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    check_broadcast(name, c);
+    xt::noalias(c.output()) = c.input(0) + c.input(1);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output());
+    c.accumulate_grad(1, c.grad_output());
+  }
+};
+
+// y = a - b;  da += gy, db -= gy
+struct Sub {
+  static constexpr const char* name = "sub";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    check_broadcast(name, c);
+    xt::noalias(c.output()) = c.input(0) - c.input(1);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output());
+    c.accumulate_grad(1, -c.grad_output());
+  }
+};
+
+// y = a * b;  da += gy * b, db += gy * a
+struct Mul {
+  static constexpr const char* name = "mul";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    check_broadcast(name, c);
+    xt::noalias(c.output()) = c.input(0) * c.input(1);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() * c.input(1));
+    c.accumulate_grad(1, c.grad_output() * c.input(0));
+  }
+};
+
+// y = a / b;  da += gy / b, db -= gy * y / b
+struct Div {
+  static constexpr const char* name = "div";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    check_broadcast(name, c);
+    xt::noalias(c.output()) = c.input(0) / c.input(1);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() / c.input(1));
+    c.accumulate_grad(1, -c.grad_output() * c.output() / c.input(1));
+  }
+};
+
+// y = -x;  dx -= gy
+struct Neg {
+  static constexpr const char* name = "neg";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = -c.input(0);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, -c.grad_output());
+  }
+};
+
+// y = x + s;  dx += gy
+struct AddScalar {
+  static constexpr const char* name = "add_scalar";
+  double s;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = c.input(0) + T(s);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output());
+  }
+};
+
+// y = x * s;  dx += gy * s
+struct MulScalar {
+  static constexpr const char* name = "mul_scalar";
+  double s;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = c.input(0) * T(s);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() * T(s));
+  }
+};
+
+// y = s - x;  dx -= gy
+struct RSubScalar {
+  static constexpr const char* name = "rsub_scalar";
+  double s;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = T(s) - c.input(0);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, -c.grad_output());
+  }
+};
+
+// y = s / x;  dx -= gy * y / x
+struct RDivScalar {
+  static constexpr const char* name = "rdiv_scalar";
+  double s;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = T(s) / c.input(0);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, -c.grad_output() * c.output() / c.input(0));
+  }
+};
+
+// y = e^x;  dx += gy * y
+struct Exp {
+  static constexpr const char* name = "exp";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = xt::exp(c.input(0));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() * c.output());
+  }
+};
+
+// y = ln x;  dx += gy / x
+struct Log {
+  static constexpr const char* name = "log";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = xt::log(c.input(0));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() / c.input(0));
+  }
+};
+
+// y = tanh x;  dx += gy * (1 - y^2)
+struct Tanh {
+  static constexpr const char* name = "tanh";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = xt::tanh(c.input(0));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const auto& y = c.output();
+    c.accumulate_grad(0, c.grad_output() * (T(1) - y * y));
+  }
+};
+
+// y = 1 / (1 + e^-x);  dx += gy * y * (1 - y). For x -> -inf, e^-x -> inf and y -> 0: no NaN.
+struct Sigmoid {
+  static constexpr const char* name = "sigmoid";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = T(1) / (T(1) + xt::exp(-c.input(0)));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const auto& y = c.output();
+    c.accumulate_grad(0, c.grad_output() * y * (T(1) - y));
+  }
+};
+
+// y = max(x, 0);  dx += gy where x > 0
+struct Relu {
+  static constexpr const char* name = "relu";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = xt::maximum(c.input(0), T(0));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, xt::where(c.input(0) > T(0), c.grad_output(), T(0)));
+  }
+};
+
+// y = x^2;  dx += 2 gy x
+struct Square {
+  static constexpr const char* name = "square";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = c.input(0) * c.input(0);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, T(2) * c.grad_output() * c.input(0));
+  }
+};
+
+// y = x^p;  dx += gy p x^(p-1)
+struct Pow {
+  static constexpr const char* name = "pow";
+  double p;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = xt::pow(c.input(0), T(p));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() * T(p) * xt::pow(c.input(0), T(p - 1)));
+  }
+};
+
+// y = sqrt x;  dx += gy / (2 y)
+struct Sqrt {
+  static constexpr const char* name = "sqrt";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) = xt::sqrt(c.input(0));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    c.accumulate_grad(0, c.grad_output() / (T(2) * c.output()));
+  }
+};
+
+}  // namespace
+
+template <class T>
+Var<T> add(const Var<T>& a, const Var<T>& b) {
+  return apply(Add{}, a, b);
+}
+template <class T>
+Var<T> sub(const Var<T>& a, const Var<T>& b) {
+  return apply(Sub{}, a, b);
+}
+template <class T>
+Var<T> mul(const Var<T>& a, const Var<T>& b) {
+  return apply(Mul{}, a, b);
+}
+template <class T>
+Var<T> div(const Var<T>& a, const Var<T>& b) {
+  return apply(Div{}, a, b);
+}
+template <class T>
+Var<T> neg(const Var<T>& a) {
+  return apply(Neg{}, a);
+}
+template <class T>
+Var<T> add_scalar(const Var<T>& a, T s) {
+  return apply(AddScalar{s}, a);
+}
+template <class T>
+Var<T> mul_scalar(const Var<T>& a, T s) {
+  return apply(MulScalar{s}, a);
+}
+template <class T>
+Var<T> rsub_scalar(const Var<T>& a, T s) {
+  return apply(RSubScalar{s}, a);
+}
+template <class T>
+Var<T> rdiv_scalar(const Var<T>& a, T s) {
+  return apply(RDivScalar{s}, a);
+}
+template <class T>
+Var<T> exp(const Var<T>& x) {
+  return apply(Exp{}, x);
+}
+template <class T>
+Var<T> log(const Var<T>& x) {
+  return apply(Log{}, x);
+}
+template <class T>
+Var<T> tanh(const Var<T>& x) {
+  return apply(Tanh{}, x);
+}
+template <class T>
+Var<T> sigmoid(const Var<T>& x) {
+  return apply(Sigmoid{}, x);
+}
+template <class T>
+Var<T> relu(const Var<T>& x) {
+  return apply(Relu{}, x);
+}
+template <class T>
+Var<T> square(const Var<T>& x) {
+  return apply(Square{}, x);
+}
+template <class T>
+Var<T> pow(const Var<T>& x, T p) {
+  return apply(Pow{p}, x);
+}
+template <class T>
+Var<T> sqrt(const Var<T>& x) {
+  return apply(Sqrt{}, x);
+}
+
+#define TAPEGRAD_BINARY(fn)                                                 \
+  TAPEGRAD_INSTANTIATE(Var<float> fn(const Var<float>&, const Var<float>&), \
+                       Var<double> fn(const Var<double>&, const Var<double>&))
+#define TAPEGRAD_UNARY(fn) \
+  TAPEGRAD_INSTANTIATE(Var<float> fn(const Var<float>&), Var<double> fn(const Var<double>&))
+#define TAPEGRAD_SCALAR(fn)                                     \
+  TAPEGRAD_INSTANTIATE(Var<float> fn(const Var<float>&, float), \
+                       Var<double> fn(const Var<double>&, double))
+TAPEGRAD_BINARY(add)
+TAPEGRAD_BINARY(sub)
+TAPEGRAD_BINARY(mul)
+TAPEGRAD_BINARY(div)
+TAPEGRAD_UNARY(neg)
+TAPEGRAD_SCALAR(add_scalar)
+TAPEGRAD_SCALAR(mul_scalar)
+TAPEGRAD_SCALAR(rsub_scalar)
+TAPEGRAD_SCALAR(rdiv_scalar)
+TAPEGRAD_UNARY(exp)
+TAPEGRAD_UNARY(log)
+TAPEGRAD_UNARY(tanh)
+TAPEGRAD_UNARY(sigmoid)
+TAPEGRAD_UNARY(relu)
+TAPEGRAD_UNARY(square)
+TAPEGRAD_SCALAR(pow)
+TAPEGRAD_UNARY(sqrt)
+
+}  // namespace tapegrad

@@ -1,0 +1,156 @@
+// matmul through BLAS (2-D, batched 3-D, and a 3-D batch against one 2-D weight) and transpose.
+#include <cblas.h>
+
+#include <array>
+#include <xtensor/xmanipulation.hpp>
+
+#include "kernels.hpp"
+
+namespace tapegrad {
+namespace {
+
+// C[m,n] = alpha op(A) op(B) + beta C, row-major, contiguous operands.
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          const float* b, float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  const int lda = static_cast<int>(std::max<std::size_t>(1, ta ? m : k));
+  const int ldb = static_cast<int>(std::max<std::size_t>(1, tb ? k : n));
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a, lda, b, ldb,
+              beta, c, static_cast<int>(n));
+}
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a,
+          const double* b, double beta, double* c) {
+  if (m == 0 || n == 0) return;
+  const int lda = static_cast<int>(std::max<std::size_t>(1, ta ? m : k));
+  const int ldb = static_cast<int>(std::max<std::size_t>(1, tb ? k : n));
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a, lda, b, ldb,
+              beta, c, static_cast<int>(n));
+}
+
+// The three supported forms, reduced to `batch` products [n,k] x [k,m]. A shared 2-D weight
+// (b_batched == false) folds the batch into the rows of one product.
+struct MatmulDims {
+  std::size_t batch, n, k, m;
+  bool b_batched;
+};
+template <class T>
+MatmulDims matmul_dims(const Tensor<T>& a, const Tensor<T>& b) {
+  const auto& sa = a.shape();
+  const auto& sb = b.shape();
+  const auto fail = [&](const std::string& why) {
+    throw Error("matmul: " + why + ": a is " + shape_str(sa) + ", b is " + shape_str(sb));
+  };
+  if (a.dimension() == 2 && b.dimension() == 2) {
+    if (sa[1] != sb[0]) fail("inner dimensions differ");
+    return {1, sa[0], sa[1], sb[1], false};
+  }
+  if (a.dimension() == 3 && b.dimension() == 2) {
+    if (sa[2] != sb[0]) fail("inner dimensions differ");
+    return {1, sa[0] * sa[1], sa[2], sb[1], false};
+  }
+  if (a.dimension() == 3 && b.dimension() == 3) {
+    if (sa[0] != sb[0]) fail("batch sizes differ");
+    if (sa[2] != sb[1]) fail("inner dimensions differ");
+    return {sa[0], sa[1], sa[2], sb[2], true};
+  }
+  fail("expected [n,k] x [k,m], [b,n,k] x [b,k,m] or [b,n,k] x [k,m]");
+  return {};
+}
+
+// Y = A B;  dA += dY B^T,  dB += A^T dY  (each a GEMM accumulating in place: beta = 1)
+struct Matmul {
+  static constexpr const char* name = "matmul";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& a = c.input(0);
+    const Tensor<T>& b = c.input(1);
+    const MatmulDims d = matmul_dims(a, b);
+    Tensor<T>& y = c.output();
+    if (a.dimension() == 2)
+      y.resize({d.n, d.m});
+    else
+      y.resize({a.shape()[0], a.shape()[1], d.m});
+    for (std::size_t i = 0; i < d.batch; ++i)
+      gemm(false, false, d.n, d.m, d.k, a.data() + i * d.n * d.k, b.data() + i * d.k * d.m, T(0),
+           y.data() + i * d.n * d.m);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const Tensor<T>& a = c.input(0);
+    const Tensor<T>& b = c.input(1);
+    const Tensor<T>& gy = c.grad_output();
+    const MatmulDims d = matmul_dims(a, b);
+    bool fresh = false;
+    if (c.needs_grad(0)) {
+      T* ga = c.grad_buffer(0, fresh).data();
+      const T beta = fresh ? T(0) : T(1);
+      for (std::size_t i = 0; i < d.batch; ++i)
+        gemm(false, true, d.n, d.k, d.m, gy.data() + i * d.n * d.m, b.data() + i * d.k * d.m, beta,
+             ga + i * d.n * d.k);
+    }
+    if (c.needs_grad(1)) {
+      T* gb = c.grad_buffer(1, fresh).data();
+      const T beta = fresh ? T(0) : T(1);
+      for (std::size_t i = 0; i < d.batch; ++i)
+        gemm(true, false, d.k, d.m, d.n, a.data() + i * d.n * d.k, gy.data() + i * d.n * d.m, beta,
+             gb + i * d.k * d.m);
+    }
+  }
+};
+
+// y = x with axes permuted;  dx += gy permuted back
+struct Transpose {
+  static constexpr const char* name = "transpose";
+  std::array<std::uint8_t, 8> perm;
+  std::uint8_t rank;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    xt::noalias(c.output()) =
+        xt::transpose(c.input(0), std::vector<std::size_t>(perm.begin(), perm.begin() + rank));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    std::vector<std::size_t> inverse(rank);
+    for (std::size_t k = 0; k < rank; ++k) inverse[perm[k]] = k;
+    c.accumulate_grad(0, xt::transpose(c.grad_output(), inverse));
+  }
+};
+
+}  // namespace
+
+template <class T>
+Var<T> matmul(const Var<T>& a, const Var<T>& b) {
+  return apply(Matmul{}, a, b);
+}
+
+template <class T>
+Var<T> transpose(const Var<T>& x, const std::vector<std::size_t>& perm) {
+  const std::size_t rank = x.dim();
+  if (rank > 8) throw Error("transpose: supports up to 8 axes, got " + shape_str(x.shape()));
+  Transpose op{};
+  op.rank = static_cast<std::uint8_t>(rank);
+  if (perm.empty()) {
+    for (std::size_t k = 0; k < rank; ++k) op.perm[k] = static_cast<std::uint8_t>(rank - 1 - k);
+  } else {
+    std::array<bool, 8> seen{};
+    bool ok = perm.size() == rank;
+    for (std::size_t k = 0; ok && k < rank; ++k) {
+      ok = perm[k] < rank && !seen[perm[k]];
+      if (ok) seen[perm[k]] = true;
+      op.perm[k] = static_cast<std::uint8_t>(perm[k]);
+    }
+    if (!ok)
+      throw Error("transpose: permutation " + shape_str(perm) + " is not a permutation of the " +
+                  std::to_string(rank) + " axes of " + shape_str(x.shape()));
+  }
+  return apply(op, x);
+}
+
+TAPEGRAD_INSTANTIATE(Var<float> matmul(const Var<float>&, const Var<float>&),
+                     Var<double> matmul(const Var<double>&, const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> transpose(const Var<float>&, const std::vector<std::size_t>&),
+                     Var<double> transpose(const Var<double>&, const std::vector<std::size_t>&))
+
+}  // namespace tapegrad

@@ -1,0 +1,203 @@
+// Losses (fused softmax-cross-entropy, mean squared error), the embedding row gather and one_hot.
+#include <cmath>
+#include <limits>
+
+#include "kernels.hpp"
+
+namespace tapegrad {
+namespace {
+
+// The op structs below carry a pointer to the caller's index list. It is only read during
+// forward (which runs inside apply, while the caller's list is alive) and copied to the node's
+// saved indices there; backward reads the saved copy.
+
+// loss = mean_r [ logsumexp(x_r) - x_r[t_r] ];  dx_r += g * (softmax(x_r) - onehot(t_r)) / N
+struct SoftmaxCrossEntropy {
+  static constexpr const char* name = "softmax_cross_entropy";
+  const Indices* targets;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    if (x.dimension() != 1 && x.dimension() != 2)
+      throw Error(std::string(name) + ": logits must be [N, C] (or [C] for one row), got " +
+                  shape_str(x.shape()));
+    const std::size_t rows = x.dimension() == 2 ? x.shape()[0] : 1;
+    const std::size_t classes = x.shape()[x.dimension() - 1];
+    if (targets->size() != rows)
+      throw Error(std::string(name) + ": logits " + shape_str(x.shape()) + " have " +
+                  std::to_string(rows) + " rows but " + std::to_string(targets->size()) +
+                  " targets were given");
+    if (rows == 0)
+      throw Error(std::string(name) + ": no rows (logits " + shape_str(x.shape()) + ")");
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::int64_t t = (*targets)[r];
+      if (t < 0 || static_cast<std::size_t>(t) >= classes)
+        throw Error(std::string(name) + ": target " + std::to_string(t) + " at row " +
+                    std::to_string(r) + " is out of range for " + std::to_string(classes) +
+                    " classes");
+    }
+    const bool keep = c.requires_grad();
+    Tensor<T>* probs = nullptr;
+    if (keep) {
+      probs = &c.save(0);
+      probs->resize(x.shape());
+      c.save_indices().assign(targets->begin(), targets->end());
+    }
+    double total = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* row = x.data() + r * classes;
+      T m = -std::numeric_limits<T>::infinity();
+      for (std::size_t j = 0; j < classes; ++j) m = std::max(m, row[j]);
+      double s = 0;
+      for (std::size_t j = 0; j < classes; ++j) s += std::exp(static_cast<double>(row[j] - m));
+      const double lse = static_cast<double>(m) + std::log(s);
+      total += lse - static_cast<double>(row[(*targets)[r]]);
+      if (keep) {
+        T* p = probs->data() + r * classes;
+        for (std::size_t j = 0; j < classes; ++j)
+          p[j] = static_cast<T>(std::exp(static_cast<double>(row[j]) - lse));
+      }
+    }
+    Tensor<T>& y = c.output();
+    y.resize(Shape{});
+    y() = static_cast<T>(total / static_cast<double>(rows));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const Tensor<T>& p = c.saved(0);
+    const Indices& t = c.saved_indices();
+    const std::size_t rows = t.size(), classes = p.size() / rows;
+    const T scale = c.grad_output()() / static_cast<T>(rows);
+    bool fresh = false;
+    T* gx = c.grad_buffer(0, fresh).data();
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < classes; ++j) {
+        const std::size_t k = r * classes + j;
+        const T d = scale * (p.data()[k] - (static_cast<std::int64_t>(j) == t[r] ? T(1) : T(0)));
+        gx[k] = fresh ? d : gx[k] + d;
+      }
+  }
+};
+
+// loss = mean (p - t)^2;  dp += g * 2 (p - t) / n,  dt -= the same
+struct MseLoss {
+  static constexpr const char* name = "mse_loss";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& p = c.input(0);
+    const Tensor<T>& t = c.input(1);
+    if (p.shape() != t.shape())
+      throw Error(std::string(name) + ": prediction " + shape_str(p.shape()) + " and target " +
+                  shape_str(t.shape()) + " must have the same shape");
+    if (p.size() == 0) throw Error(std::string(name) + ": empty input " + shape_str(p.shape()));
+    double s = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const double d = static_cast<double>(p.data()[i]) - static_cast<double>(t.data()[i]);
+      s += d * d;
+    }
+    Tensor<T>& y = c.output();
+    y.resize(Shape{});
+    y() = static_cast<T>(s / static_cast<double>(p.size()));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const T k = T(2) * c.grad_output()() / static_cast<T>(c.input(0).size());
+    c.accumulate_grad(0, k * (c.input(0) - c.input(1)));
+    c.accumulate_grad(1, k * (c.input(1) - c.input(0)));
+  }
+};
+
+// y[r, :] = table[idx[r], :];  dtable[idx[r], :] += gy[r, :]  (scatter-add)
+struct GatherRows {
+  static constexpr const char* name = "gather_rows";
+  const Indices* indices;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& table = c.input(0);
+    if (table.dimension() != 2)
+      throw Error(std::string(name) + ": the table must be 2-D [V, D], got " +
+                  shape_str(table.shape()));
+    const std::size_t rows = table.shape()[0], width = table.shape()[1];
+    for (std::size_t r = 0; r < indices->size(); ++r) {
+      const std::int64_t i = (*indices)[r];
+      if (i < 0 || static_cast<std::size_t>(i) >= rows)
+        throw Error(std::string(name) + ": index " + std::to_string(i) + " at position " +
+                    std::to_string(r) + " is out of range for a table of " + std::to_string(rows) +
+                    " rows");
+    }
+    if (c.requires_grad()) c.save_indices().assign(indices->begin(), indices->end());
+    Tensor<T>& y = c.output();
+    y.resize({indices->size(), width});
+    for (std::size_t r = 0; r < indices->size(); ++r)
+      std::memcpy(y.data() + r * width, table.data() + (*indices)[r] * width, width * sizeof(T));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const Indices& idx = c.saved_indices();
+    const std::size_t width = c.input(0).shape()[1];
+    T* g = c.grad_buffer_zeroed(0).data();
+    const T* gy = c.grad_output().data();
+    for (std::size_t r = 0; r < idx.size(); ++r)
+      detail::add_into(g + idx[r] * width, gy + r * width, width, false);
+  }
+};
+
+}  // namespace
+
+template <class T>
+Var<T> softmax_cross_entropy(const Var<T>& logits, const Indices& targets) {
+  return apply(SoftmaxCrossEntropy{&targets}, logits);
+}
+
+template <class T>
+Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& targets) {
+  if (targets.dimension() > 1)
+    throw Error("softmax_cross_entropy: targets must be a 1-D list of class indices, got shape " +
+                shape_str(targets.shape()));
+  Indices idx(targets.size());
+  for (std::size_t r = 0; r < targets.size(); ++r) {
+    const T v = targets.data()[r];
+    if (!(std::isfinite(v) && v == std::floor(v)))
+      throw Error("softmax_cross_entropy: targets must be whole-number class indices; got " +
+                  std::to_string(v) + " at position " + std::to_string(r));
+    idx[r] = static_cast<std::int64_t>(v);
+  }
+  return softmax_cross_entropy(logits, idx);
+}
+
+template <class T>
+Var<T> mse_loss(const Var<T>& prediction, const Var<T>& target) {
+  return apply(MseLoss{}, prediction, target);
+}
+
+template <class T>
+Var<T> gather_rows(const Var<T>& table, const Indices& indices) {
+  return apply(GatherRows{&indices}, table);
+}
+
+template <class T>
+Tensor<T> one_hot(const Indices& indices, std::size_t num_classes) {
+  Tensor<T> y = Tensor<T>::from_shape({indices.size(), num_classes});
+  y.fill(T(0));
+  for (std::size_t r = 0; r < indices.size(); ++r) {
+    const std::int64_t i = indices[r];
+    if (i < 0 || static_cast<std::size_t>(i) >= num_classes)
+      throw Error("one_hot: index " + std::to_string(i) + " at position " + std::to_string(r) +
+                  " is out of range for " + std::to_string(num_classes) + " classes");
+    y(r, static_cast<std::size_t>(i)) = T(1);
+  }
+  return y;
+}
+
+TAPEGRAD_INSTANTIATE(Var<float> softmax_cross_entropy(const Var<float>&, const Indices&),
+                     Var<double> softmax_cross_entropy(const Var<double>&, const Indices&))
+TAPEGRAD_INSTANTIATE(Var<float> softmax_cross_entropy(const Var<float>&, const Tensor<float>&),
+                     Var<double> softmax_cross_entropy(const Var<double>&, const Tensor<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> mse_loss(const Var<float>&, const Var<float>&),
+                     Var<double> mse_loss(const Var<double>&, const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> gather_rows(const Var<float>&, const Indices&),
+                     Var<double> gather_rows(const Var<double>&, const Indices&))
+TAPEGRAD_INSTANTIATE(Tensor<float> one_hot<float>(const Indices&, std::size_t),
+                     Tensor<double> one_hot<double>(const Indices&, std::size_t))
+
+}  // namespace tapegrad
