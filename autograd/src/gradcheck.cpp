@@ -42,9 +42,9 @@ struct Worst {
     const bool pass = abs_err <= o.atol + o.rtol * scale;      // also false for NaN
     ++rep.checked;
     if (!pass) ++rep.failures;
-    const double badness =
-        pass ? abs_err / (o.atol + o.rtol * scale) : std::numeric_limits<double>::infinity();
-    if (badness > this->badness || (!pass && rep.ok)) {
+    const double ratio = abs_err / (o.atol + o.rtol * scale);
+    const double badness = std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio;
+    if (badness > this->badness) {
       this->badness = badness;
       rep.worst_index = std::move(where);
       rep.analytic = a;

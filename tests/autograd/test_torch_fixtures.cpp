@@ -1,0 +1,267 @@
+// Every built-in op against an independent implementation: PyTorch's forward values and
+// gradients, recorded once in tests/fixtures/op_fixtures.json by make_op_fixtures.py (see
+// tests/fixtures/README.md). gradcheck only proves that an op's backward matches its own
+// forward; these fixtures also catch a forward that computes the wrong function (e.g. softmax
+// over the wrong axis, a mean that divides by the wrong count).
+//
+// Each case is replayed in double (tolerance 1e-10, scaled by max(1, |expected|)) and in float
+// (1e-4), forward and backward; the gradient compared is that of sum(output * r), seeded by
+// tape.backward(output, r).
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/gradient_test.hpp"
+
+namespace {
+
+using nlohmann::json;
+using tapegrad::Indices;
+using tapegrad::Shape;
+using tapegrad::Tape;
+using tapegrad::Tensor;
+using tapegrad::Var;
+
+constexpr double kDoubleTol = 1e-10;
+constexpr double kFloatTol = 1e-4;
+
+// Ops defined by other test files rather than the library: PyTorch has nothing to say about them.
+const std::set<std::string> kTestDefinedOps = {"softplus"};
+
+// One Boost test case per family; a fixture op outside every family is reported by
+// every_fixture_case_belongs_to_a_family, so no case is silently skipped.
+const std::map<std::string, std::set<std::string>>& families() {
+  static const std::map<std::string, std::set<std::string>> f = {
+      {"binary", {"add", "sub", "mul", "div"}},
+      {"unary_scalar", {"neg", "add_scalar", "mul_scalar", "rsub_scalar", "rdiv_scalar"}},
+      {"elementwise", {"exp", "log", "tanh", "sigmoid", "relu", "square", "pow", "sqrt"}},
+      {"linalg", {"matmul", "transpose"}},
+      {"shape", {"reshape", "slice", "concat", "stack"}},
+      {"reduce", {"sum", "mean", "sum_axis", "mean_axis"}},
+      {"softmax", {"softmax", "log_softmax"}},
+      {"loss_lookup", {"softmax_cross_entropy", "mse_loss", "gather_rows"}},
+  };
+  return f;
+}
+
+const json& fixtures() {
+  static const json doc = [] {
+    const std::string path = TAPEGRAD_FIXTURE_DIR "/op_fixtures.json";
+    std::ifstream in(path);
+    if (!in)
+      throw std::runtime_error("cannot open " + path +
+                               "; regenerate it with /usr/bin/python3 "
+                               "tests/fixtures/make_op_fixtures.py");
+    return json::parse(in);
+  }();
+  return doc;
+}
+
+template <class T>
+Tensor<T> to_tensor(const json& j) {
+  Shape shape;
+  for (const json& d : j.at("shape")) shape.push_back(d.get<std::size_t>());
+  Tensor<T> t = Tensor<T>::from_shape(shape);
+  const json& data = j.at("data");
+  if (data.size() != t.size())
+    throw std::runtime_error("fixture tensor of shape " + tapegrad::shape_str(shape) + " holds " +
+                             std::to_string(data.size()) + " values");
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = static_cast<T>(data[i].get<double>());
+  return t;
+}
+
+std::string case_label(std::size_t index, const json& c) {
+  std::string s = "case " + std::to_string(index) + " (" + c.at("op").get<std::string>();
+  const std::string note = c.value("note", "");
+  if (!note.empty()) s += ", " + note;
+  if (!c.at("attrs").empty()) s += ", attrs " + c.at("attrs").dump();
+  return s + ")";
+}
+
+// Records the case's op on the inputs' tape. The fixture's op name is the registered name; the
+// caller checks that the op recorded really carries that name.
+template <class T>
+Var<T> build(const json& c, const std::vector<Var<T>>& in) {
+  const std::string op = c.at("op").get<std::string>();
+  const json& a = c.at("attrs");
+  const auto axis = [&] { return a.at("axis").get<std::ptrdiff_t>(); };
+  if (op == "add") return tapegrad::add(in.at(0), in.at(1));
+  if (op == "sub") return tapegrad::sub(in.at(0), in.at(1));
+  if (op == "mul") return tapegrad::mul(in.at(0), in.at(1));
+  if (op == "div") return tapegrad::div(in.at(0), in.at(1));
+  if (op == "neg") return tapegrad::neg(in.at(0));
+  if (op == "add_scalar") return tapegrad::add_scalar(in.at(0), a.at("scalar").get<T>());
+  if (op == "mul_scalar") return tapegrad::mul_scalar(in.at(0), a.at("scalar").get<T>());
+  if (op == "rsub_scalar") return tapegrad::rsub_scalar(in.at(0), a.at("scalar").get<T>());
+  if (op == "rdiv_scalar") return tapegrad::rdiv_scalar(in.at(0), a.at("scalar").get<T>());
+  if (op == "exp") return tapegrad::exp(in.at(0));
+  if (op == "log") return tapegrad::log(in.at(0));
+  if (op == "tanh") return tapegrad::tanh(in.at(0));
+  if (op == "sigmoid") return tapegrad::sigmoid(in.at(0));
+  if (op == "relu") return tapegrad::relu(in.at(0));
+  if (op == "square") return tapegrad::square(in.at(0));
+  if (op == "pow") return tapegrad::pow(in.at(0), a.at("exponent").get<T>());
+  if (op == "sqrt") return tapegrad::sqrt(in.at(0));
+  if (op == "matmul") return tapegrad::matmul(in.at(0), in.at(1));
+  if (op == "transpose")
+    return tapegrad::transpose(in.at(0), a.value("perm", std::vector<std::size_t>{}));
+  if (op == "reshape")
+    return tapegrad::reshape(in.at(0), a.at("shape").get<std::vector<std::ptrdiff_t>>());
+  if (op == "slice")
+    return tapegrad::slice(in.at(0), axis(), a.at("start").get<std::size_t>(),
+                           a.at("stop").get<std::size_t>(), a.at("step").get<std::size_t>());
+  if (op == "concat") return tapegrad::concat(in, axis());
+  if (op == "stack") return tapegrad::stack(in, axis());
+  if (op == "sum") return tapegrad::sum(in.at(0));
+  if (op == "mean") return tapegrad::mean(in.at(0));
+  if (op == "sum_axis") return tapegrad::sum(in.at(0), axis(), a.at("keepdims").get<bool>());
+  if (op == "mean_axis") return tapegrad::mean(in.at(0), axis(), a.at("keepdims").get<bool>());
+  if (op == "softmax") return tapegrad::softmax(in.at(0), axis());
+  if (op == "log_softmax") return tapegrad::log_softmax(in.at(0), axis());
+  if (op == "softmax_cross_entropy") {
+    const Indices targets = a.at("targets").get<Indices>();
+    if (!a.value("targets_as_tensor", false))
+      return tapegrad::softmax_cross_entropy(in.at(0), targets);
+    // The overload for targets read from a float data file.
+    Tensor<T> t = Tensor<T>::from_shape(Shape{targets.size()});
+    std::transform(targets.begin(), targets.end(), t.begin(),
+                   [](std::int64_t v) { return static_cast<T>(v); });
+    return tapegrad::softmax_cross_entropy(in.at(0), t);
+  }
+  if (op == "mse_loss") return tapegrad::mse_loss(in.at(0), in.at(1));
+  if (op == "gather_rows") return tapegrad::gather_rows(in.at(0), a.at("indices").get<Indices>());
+  throw std::runtime_error("the test has no builder for op '" + op + "'");
+}
+
+// Empty when `actual` matches `expected` element-wise within tol * max(1, |expected|);
+// otherwise a description of the worst element.
+template <class T>
+std::string mismatch(const Tensor<T>& actual, const json& expected_json, double tol) {
+  const Tensor<double> expected = to_tensor<double>(expected_json);
+  if (!std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin(),
+                  expected.shape().end()))
+    return "shape " + tapegrad::shape_str(actual.shape()) + ", PyTorch's is " +
+           tapegrad::shape_str(expected.shape());
+  double worst = 0;  // in units of the element's own tolerance scale
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const double e = expected.data()[i];
+    const double err =
+        std::abs(static_cast<double>(actual.data()[i]) - e) / std::max(1.0, std::abs(e));
+    if (!(err <= worst)) {  // also catches NaN, which no comparison orders
+      worst = std::isnan(err) ? std::numeric_limits<double>::infinity() : err;
+      at = i;
+    }
+  }
+  if (worst <= tol) return {};
+  // The flat position as a multi-index, to find the element in the fixture by eye.
+  std::vector<std::size_t> idx(expected.dimension());
+  for (std::size_t k = idx.size(), rest = at; k-- > 0;) {
+    idx[k] = rest % expected.shape()[k];
+    rest /= expected.shape()[k];
+  }
+  std::ostringstream os;
+  os.precision(17);
+  os << "worst element " << tapegrad::shape_str(idx) << " (flat " << at << "): tapegrad "
+     << static_cast<double>(actual.data()[at]) << ", PyTorch " << expected.data()[at]
+     << ", scaled error " << worst << " > " << tol;
+  return os.str();
+}
+
+template <class T>
+const char* type_name() {
+  return sizeof(T) == sizeof(float) ? "float" : "double";
+}
+
+// Replays one case on a fresh Tape<T>; every mismatch becomes a Boost error naming the case.
+template <class T>
+void run_case(std::size_t index, const json& c, double tol) {
+  const std::string label = case_label(index, c) + " [" + type_name<T>() + "]";
+  try {
+    Tape<T> tape;
+    std::vector<Var<T>> in;
+    for (const json& x : c.at("inputs")) {
+      const Tensor<T> v = to_tensor<T>(x);
+      in.push_back(x.at("requires_grad").get<bool>() ? tape.leaf(v) : tape.constant(v));
+    }
+    const Var<T> out = build<T>(c, in);
+    BOOST_TEST(std::string(out.op_name()) == c.at("op").get<std::string>(),
+               label << ": recorded op '" << out.op_name() << "'");
+    const std::string fwd = mismatch(out.value(), c.at("output"), tol);
+    BOOST_TEST(fwd.empty(), label << " output: " << fwd);
+
+    tape.backward(out, to_tensor<T>(c.at("r")));
+    const json& grads = c.at("grads");
+    BOOST_TEST_REQUIRE(grads.size() == in.size(), label << ": one gradient entry per input");
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (grads[i].is_null()) continue;  // a constant input: PyTorch computed no gradient
+      const std::string bwd = mismatch(in[i].grad(), grads[i], tol);
+      BOOST_TEST(bwd.empty(), label << " gradient of input " << i << ": " << bwd);
+    }
+  } catch (const std::exception& e) {
+    BOOST_ERROR(label << " threw: " << e.what());
+  }
+}
+
+void run_family(const std::string& family) {
+  const std::set<std::string>& ops = families().at(family);
+  const json& cases = fixtures().at("cases");
+  std::size_t ran = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (ops.count(cases[i].at("op").get<std::string>()) == 0) continue;
+    run_case<double>(i, cases[i], kDoubleTol);
+    run_case<float>(i, cases[i], kFloatTol);
+    ++ran;
+  }
+  BOOST_TEST(ran > 0u, "no fixture case for family " << family);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(torch_fixtures)
+
+BOOST_AUTO_TEST_CASE(binary_ops) { run_family("binary"); }
+BOOST_AUTO_TEST_CASE(unary_and_scalar_ops) { run_family("unary_scalar"); }
+BOOST_AUTO_TEST_CASE(elementwise_functions) { run_family("elementwise"); }
+BOOST_AUTO_TEST_CASE(linear_algebra) { run_family("linalg"); }
+BOOST_AUTO_TEST_CASE(shape_ops) { run_family("shape"); }
+BOOST_AUTO_TEST_CASE(reductions) { run_family("reduce"); }
+BOOST_AUTO_TEST_CASE(softmax_family) { run_family("softmax"); }
+BOOST_AUTO_TEST_CASE(losses_and_lookup) { run_family("loss_lookup"); }
+
+// A new library op fails here until make_op_fixtures.py gains a case for it.
+BOOST_AUTO_TEST_CASE(every_registered_op_has_a_fixture) {
+  std::set<std::string> covered;
+  for (const json& c : fixtures().at("cases")) covered.insert(c.at("op").get<std::string>());
+  const std::vector<std::string> ops = tapegrad::registered_ops();
+  BOOST_TEST(ops.size() >= 30u, "only " << ops.size() << " ops registered");
+  for (const std::string& op : ops) {
+    if (kTestDefinedOps.count(op)) continue;
+    BOOST_TEST(covered.count(op) == 1u, "op '"
+                                            << op << "' has no PyTorch fixture; add a case to "
+                                            << "tests/fixtures/make_op_fixtures.py and rerun it");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_fixture_case_belongs_to_a_family) {
+  std::set<std::string> known;
+  for (const auto& family : families()) known.insert(family.second.begin(), family.second.end());
+  const json& cases = fixtures().at("cases");
+  BOOST_TEST(!cases.empty());
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    BOOST_TEST(known.count(cases[i].at("op").get<std::string>()) == 1u,
+               case_label(i, cases[i]) << " is run by no test case: add its op to families()");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
