@@ -9,24 +9,45 @@
 namespace tapegrad {
 namespace {
 
-// C[m,n] = alpha op(A) op(B) + beta C, row-major, contiguous operands.
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a,
-          const float* b, float beta, float* c) {
-  if (m == 0 || n == 0) return;
-  const int lda = static_cast<int>(std::max<std::size_t>(1, ta ? m : k));
-  const int ldb = static_cast<int>(std::max<std::size_t>(1, tb ? k : n));
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a, lda, b, ldb,
-              beta, c, static_cast<int>(n));
+// C[m,n] = op(A) op(B) + beta C, row-major, contiguous operands, beta 0 or 1.
+// Tiny products (the tutorial's 1x5 . 5x5) spend more time in BLAS's argument handling than in
+// arithmetic, so below kSmallGemm multiply-adds a plain loop does them.
+constexpr std::size_t kSmallGemm = 4096;
+
+template <class T>
+void small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
+                const T* __restrict a, const T* __restrict b, T beta, T* __restrict c) {
+  for (std::size_t i = 0; i < m; ++i) {
+    T* __restrict row = c + i * n;
+    if (beta == T(0)) std::fill(row, row + n, T(0));
+    for (std::size_t p = 0; p < k; ++p) {
+      const T aip = ta ? a[p * m + i] : a[i * k + p];
+      if (tb)
+        for (std::size_t j = 0; j < n; ++j) row[j] += aip * b[j * k + p];
+      else
+        for (std::size_t j = 0; j < n; ++j) row[j] += aip * b[p * n + j];
+    }
+  }
 }
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a,
-          const double* b, double beta, double* c) {
+
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,
+               const float* b, int ldb, float beta, float* c) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+}
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a,
+               int lda, const double* b, int ldb, double beta, double* c) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, n);
+}
+
+template <class T>
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
+          T beta, T* c) {
   if (m == 0 || n == 0) return;
+  if (m * n * k <= kSmallGemm) return small_gemm(ta, tb, m, n, k, a, b, beta, c);
   const int lda = static_cast<int>(std::max<std::size_t>(1, ta ? m : k));
   const int ldb = static_cast<int>(std::max<std::size_t>(1, tb ? k : n));
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a, lda, b, ldb,
-              beta, c, static_cast<int>(n));
+  blas_gemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+            static_cast<int>(n), static_cast<int>(k), a, lda, b, ldb, beta, c);
 }
 
 // The three supported forms, reduced to `batch` products [n,k] x [k,m]. A shared 2-D weight
