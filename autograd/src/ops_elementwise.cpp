@@ -347,4 +347,8 @@ TAPEGRAD_UNARY(square)
 TAPEGRAD_SCALAR(pow)
 TAPEGRAD_UNARY(sqrt)
 
+namespace detail {
+void link_ops_elementwise() {}  // see registered_ops()
+}  // namespace detail
+
 }  // namespace tapegrad

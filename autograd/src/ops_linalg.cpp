@@ -121,6 +121,60 @@ struct Matmul {
   }
 };
 
+// y = x W^T (+ b), W stored [out, in] as in PyTorch;  dx += dy W,  dW += dy^T x,  db += sum_rows
+// dy. The weight is used transposed inside the GEMM, never copied.
+struct Linear {
+  static constexpr const char* name = "linear";
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    const Tensor<T>& w = c.input(1);
+    const bool bias = c.num_inputs() == 3;
+    if ((x.dimension() != 2 && x.dimension() != 3) || w.dimension() != 2 ||
+        x.shape()[x.dimension() - 1] != w.shape()[1] ||
+        (bias && (c.input(2).dimension() != 1 || c.input(2).shape()[0] != w.shape()[0])))
+      throw Error(std::string("linear: expected x [n, in] (or [b, n, in]), weight [out, in] and "
+                              "bias [out]; got x ") +
+                  shape_str(x.shape()) + ", weight " + shape_str(w.shape()) +
+                  (bias ? ", bias " + shape_str(c.input(2).shape()) : std::string()));
+    const std::size_t out = w.shape()[0], in = w.shape()[1],
+                      rows = x.size() / std::max<std::size_t>(in, 1);
+    Shape s = x.shape();
+    s.back() = out;
+    Tensor<T>& y = c.output();
+    y.resize(s);
+    gemm(false, true, rows, out, in, x.data(), w.data(), T(0), y.data());
+    if (bias) {
+      const T* b = c.input(2).data();
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < out; ++j) y.data()[r * out + j] += b[j];
+    }
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    const Tensor<T>& w = c.input(1);
+    const T* gy = c.grad_output().data();
+    const std::size_t out = w.shape()[0], in = w.shape()[1],
+                      rows = x.size() / std::max<std::size_t>(in, 1);
+    bool fresh = false;
+    if (c.needs_grad(0)) {
+      T* gx = c.grad_buffer(0, fresh).data();
+      gemm(false, false, rows, in, out, gy, w.data(), fresh ? T(0) : T(1), gx);
+    }
+    if (c.needs_grad(1)) {
+      T* gw = c.grad_buffer(1, fresh).data();
+      gemm(true, false, out, in, rows, gy, x.data(), fresh ? T(0) : T(1), gw);
+    }
+    if (c.num_inputs() == 3 && c.needs_grad(2)) {
+      T* gb = c.grad_buffer(2, fresh).data();
+      if (fresh) std::fill(gb, gb + out, T(0));
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < out; ++j) gb[j] += gy[r * out + j];
+    }
+  }
+};
+
 // y = x with axes permuted;  dx += gy permuted back
 struct Transpose {
   static constexpr const char* name = "transpose";
@@ -144,6 +198,16 @@ struct Transpose {
 template <class T>
 Var<T> matmul(const Var<T>& a, const Var<T>& b) {
   return apply(Matmul{}, a, b);
+}
+
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& weight) {
+  return apply(Linear{}, x, weight);
+}
+
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias) {
+  return apply(Linear{}, x, weight, bias);
 }
 
 template <class T>
@@ -171,7 +235,15 @@ Var<T> transpose(const Var<T>& x, const std::vector<std::size_t>& perm) {
 
 TAPEGRAD_INSTANTIATE(Var<float> matmul(const Var<float>&, const Var<float>&),
                      Var<double> matmul(const Var<double>&, const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> linear(const Var<float>&, const Var<float>&),
+                     Var<double> linear(const Var<double>&, const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> linear(const Var<float>&, const Var<float>&, const Var<float>&),
+                     Var<double> linear(const Var<double>&, const Var<double>&, const Var<double>&))
 TAPEGRAD_INSTANTIATE(Var<float> transpose(const Var<float>&, const std::vector<std::size_t>&),
                      Var<double> transpose(const Var<double>&, const std::vector<std::size_t>&))
+
+namespace detail {
+void link_ops_linalg() {}  // see registered_ops()
+}  // namespace detail
 
 }  // namespace tapegrad

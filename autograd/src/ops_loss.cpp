@@ -1,6 +1,7 @@
 // Losses (fused softmax-cross-entropy, mean squared error), the embedding row gather and one_hot.
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "kernels.hpp"
 
@@ -25,8 +26,8 @@ struct SoftmaxCrossEntropy {
     const std::size_t classes = x.shape()[x.dimension() - 1];
     if (targets->size() != rows)
       throw Error(std::string(name) + ": logits " + shape_str(x.shape()) + " have " +
-                  std::to_string(rows) + " rows but " + std::to_string(targets->size()) +
-                  " targets were given");
+                  std::to_string(rows) + (rows == 1 ? " row but " : " rows but ") +
+                  std::to_string(targets->size()) + " targets were given");
     if (rows == 0)
       throw Error(std::string(name) + ": no rows (logits " + shape_str(x.shape()) + ")");
     for (std::size_t r = 0; r < rows; ++r) {
@@ -151,15 +152,29 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Indices& targets) {
 
 template <class T>
 Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& targets) {
+  if (logits.dim() != 1 && logits.dim() != 2)
+    throw Error("softmax_cross_entropy: logits must be [N, C] (or [C] for one row), got " +
+                shape_str(logits.shape()));
   if (targets.dimension() > 1)
     throw Error("softmax_cross_entropy: targets must be a 1-D list of class indices, got shape " +
                 shape_str(targets.shape()));
   Indices idx(targets.size());
   for (std::size_t r = 0; r < targets.size(); ++r) {
     const T v = targets.data()[r];
-    if (!(std::isfinite(v) && v == std::floor(v)))
-      throw Error("softmax_cross_entropy: targets must be whole-number class indices; got " +
-                  std::to_string(v) + " at position " + std::to_string(r));
+    if (!(std::isfinite(v) && v == std::floor(v))) {
+      std::ostringstream os;
+      os << "softmax_cross_entropy: targets must be whole-number class indices; got " << v
+         << " at row " << r;
+      throw Error(os.str());
+    }
+    // Range-checked while still floating point: casting 1e30 to an integer is undefined.
+    const std::size_t classes = logits.shape()[logits.dim() - 1];
+    if (v < 0 || v >= static_cast<T>(classes)) {
+      std::ostringstream os;
+      os << "softmax_cross_entropy: target " << v << " at row " << r << " is out of range for "
+         << classes << " classes";
+      throw Error(os.str());
+    }
     idx[r] = static_cast<std::int64_t>(v);
   }
   return softmax_cross_entropy(logits, idx);
@@ -199,5 +214,9 @@ TAPEGRAD_INSTANTIATE(Var<float> gather_rows(const Var<float>&, const Indices&),
                      Var<double> gather_rows(const Var<double>&, const Indices&))
 TAPEGRAD_INSTANTIATE(Tensor<float> one_hot<float>(const Indices&, std::size_t),
                      Tensor<double> one_hot<double>(const Indices&, std::size_t))
+
+namespace detail {
+void link_ops_loss() {}  // see registered_ops()
+}  // namespace detail
 
 }  // namespace tapegrad

@@ -214,4 +214,8 @@ TAPEGRAD_INSTANTIATE(Var<float> softmax(const Var<float>&, std::ptrdiff_t),
 TAPEGRAD_INSTANTIATE(Var<float> log_softmax(const Var<float>&, std::ptrdiff_t),
                      Var<double> log_softmax(const Var<double>&, std::ptrdiff_t))
 
+namespace detail {
+void link_ops_reduce() {}  // see registered_ops()
+}  // namespace detail
+
 }  // namespace tapegrad

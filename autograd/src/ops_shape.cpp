@@ -174,7 +174,9 @@ Var<T> slice(const Var<T>& x, std::ptrdiff_t axis, std::size_t start, std::size_
   const std::size_t ax = detail::normalize_axis("slice", axis, x.dim());
   const std::size_t len = x.shape()[ax];
   stop = std::min(stop, len);
-  if (step == 0) throw Error("slice: step must be at least 1");
+  if (step == 0)
+    throw Error("slice: step must be at least 1, got 0 (axis " + std::to_string(ax) + " of " +
+                shape_str(x.shape()) + ")");
   if (start >= stop)
     throw Error("slice: empty range [" + std::to_string(start) + ", " + std::to_string(stop) +
                 ") on axis " + std::to_string(ax) + " (length " + std::to_string(len) + ") of " +
@@ -191,6 +193,11 @@ Var<T> concat(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
 template <class T>
 Var<T> stack(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
   if (xs.empty()) throw Error("stack: needs at least one input");
+  const auto rank = static_cast<std::ptrdiff_t>(xs[0].dim()) + 1;  // of the result
+  if (axis < -rank || axis >= rank)
+    throw Error("stack: axis " + std::to_string(axis) + " is out of range for stacking " +
+                std::to_string(rank - 1) + "-D inputs of shape " + shape_str(xs[0].shape()) +
+                " (the result has " + std::to_string(rank) + " axes)");
   return apply_list(Stack{detail::normalize_axis("stack", axis, xs[0].dim() + 1)}, xs);
 }
 
@@ -204,5 +211,9 @@ TAPEGRAD_INSTANTIATE(Var<float> concat(const std::vector<Var<float>>&, std::ptrd
                      Var<double> concat(const std::vector<Var<double>>&, std::ptrdiff_t))
 TAPEGRAD_INSTANTIATE(Var<float> stack(const std::vector<Var<float>>&, std::ptrdiff_t),
                      Var<double> stack(const std::vector<Var<double>>&, std::ptrdiff_t))
+
+namespace detail {
+void link_ops_shape() {}  // see registered_ops()
+}  // namespace detail
 
 }  // namespace tapegrad

@@ -25,7 +25,23 @@ NoGradGuard::NoGradGuard() { ++no_grad_depth; }
 NoGradGuard::~NoGradGuard() { --no_grad_depth; }
 bool grad_enabled() { return no_grad_depth == 0; }
 
+// Each op file defines one of these anchors. Calling them from registered_ops() makes the linker
+// keep every op file of the static library in any program that asks for the registry, so all
+// built-in ops have registered themselves (at start-up) before the list is read.
+namespace detail {
+void link_ops_elementwise();
+void link_ops_linalg();
+void link_ops_shape();
+void link_ops_reduce();
+void link_ops_loss();
+}  // namespace detail
+
 std::vector<std::string> registered_ops() {
+  detail::link_ops_elementwise();
+  detail::link_ops_linalg();
+  detail::link_ops_shape();
+  detail::link_ops_reduce();
+  detail::link_ops_loss();
   std::lock_guard<std::mutex> lock(op_registry_mutex());
   return {op_registry().begin(), op_registry().end()};
 }

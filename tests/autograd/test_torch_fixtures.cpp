@@ -36,8 +36,9 @@ using tapegrad::Var;
 constexpr double kDoubleTol = 1e-10;
 constexpr double kFloatTol = 1e-4;
 
-// Ops defined by other test files rather than the library: PyTorch has nothing to say about them.
-const std::set<std::string> kTestDefinedOps = {"softplus"};
+// Ops defined by other test files rather than the library (test_extension.cpp's example op, and
+// test_gradient_check.cpp's deliberately wrong one): PyTorch has nothing to say about them.
+const std::set<std::string> kTestDefinedOps = {"softplus", "wrong_square_for_gradcheck_test"};
 
 // One Boost test case per family; a fixture op outside every family is reported by
 // every_fixture_case_belongs_to_a_family, so no case is silently skipped.
@@ -46,7 +47,7 @@ const std::map<std::string, std::set<std::string>>& families() {
       {"binary", {"add", "sub", "mul", "div"}},
       {"unary_scalar", {"neg", "add_scalar", "mul_scalar", "rsub_scalar", "rdiv_scalar"}},
       {"elementwise", {"exp", "log", "tanh", "sigmoid", "relu", "square", "pow", "sqrt"}},
-      {"linalg", {"matmul", "transpose"}},
+      {"linalg", {"matmul", "linear", "transpose"}},
       {"shape", {"reshape", "slice", "concat", "stack"}},
       {"reduce", {"sum", "mean", "sum_axis", "mean_axis"}},
       {"softmax", {"softmax", "log_softmax"}},
@@ -114,6 +115,9 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
   if (op == "pow") return tapegrad::pow(in.at(0), a.at("exponent").get<T>());
   if (op == "sqrt") return tapegrad::sqrt(in.at(0));
   if (op == "matmul") return tapegrad::matmul(in.at(0), in.at(1));
+  if (op == "linear")
+    return in.size() == 2 ? tapegrad::linear(in.at(0), in.at(1))
+                          : tapegrad::linear(in.at(0), in.at(1), in.at(2));
   if (op == "transpose")
     return tapegrad::transpose(in.at(0), a.value("perm", std::vector<std::size_t>{}));
   if (op == "reshape")

@@ -57,6 +57,12 @@ Var<T> sqrt(const Var<T>& x);
 /// [b,n,k] x [k,m] -> [b,n,m] (one weight for the whole batch).
 template <class T>
 Var<T> matmul(const Var<T>& a, const Var<T>& b);
+/// x W^T (+ b) with the weight stored [out, in] as in PyTorch: x [n, in] or [b, n, in].
+/// One GEMM that reads W transposed in place (no copy), the bias added in the same pass.
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& weight);
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias);
 /// Permutes axes; with no permutation, reverses them (a matrix's transpose).
 template <class T>
 Var<T> transpose(const Var<T>& x, const std::vector<std::size_t>& perm = {});

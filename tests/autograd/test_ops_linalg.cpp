@@ -1,0 +1,418 @@
+// matmul (2-D, batched, a batch against one shared weight) and transpose: forward values against
+// hand-computed products, gradients against gradcheck and against dA = dY B^T, dB = A^T dY, and
+// the errors for operands that do not fit together.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <initializer_list>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/gradient_test.hpp"
+
+using namespace tapegrad;
+using testsupport::check_gradients;
+using testsupport::random_tensor;
+
+namespace {
+
+// Element-wise comparison with an absolute-plus-relative bound, so that expected zeros work.
+template <class T>
+void check_tensor(const Tensor<T>& actual, const Tensor<T>& expected, double tol = 1e-12) {
+  BOOST_TEST_REQUIRE(shape_str(actual.shape()) == shape_str(expected.shape()));
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const double a = static_cast<double>(actual.data()[i]);
+    const double e = static_cast<double>(expected.data()[i]);
+    BOOST_TEST(std::fabs(a - e) <= tol * (1.0 + std::fabs(e)),
+               "flat element " << i << ": got " << a << ", expected " << e);
+  }
+}
+
+// An [n, 1] column: xtensor reads a literal like {{1.}, {2.}} ambiguously.
+template <class T>
+Tensor<T> column(std::initializer_list<T> values) {
+  Tensor<T> t = Tensor<T>::from_shape({values.size(), 1});
+  std::copy(values.begin(), values.end(), t.begin());
+  return t;
+}
+
+// A predicate for BOOST_CHECK_EXCEPTION: the message must hold every part of `all` and, if
+// given, at least one of `one_of`. A mismatch is reported with the whole message, which Boost's
+// own "incorrect exception" line does not show.
+std::function<bool(const Error&)> mentions(std::vector<std::string> all,
+                                           std::vector<std::string> one_of = {}) {
+  return [all, one_of](const Error& e) {
+    const std::string what = e.what();
+    for (const std::string& p : all)
+      if (what.find(p) == std::string::npos) {
+        BOOST_ERROR("error message \"" << what << "\" does not contain \"" << p << "\"");
+        return false;
+      }
+    if (one_of.empty()) return true;
+    for (const std::string& p : one_of)
+      if (what.find(p) != std::string::npos) return true;
+    BOOST_ERROR("error message \"" << what << "\" contains none of " << one_of.size()
+                                   << " alternatives, the first being \"" << one_of[0] << "\"");
+    return false;
+  };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ops_linalg)
+
+// ---- matmul: forward ----
+
+BOOST_AUTO_TEST_CASE(matmul_2d_forward_double) {
+  Tape<double> tape;
+  Var<double> a = tape.constant(Tensor<double>{{1., 2., 3.}, {4., 5., 6.}});
+  Var<double> b = tape.constant(Tensor<double>{{7., 8.}, {9., 10.}, {11., 12.}});
+  Var<double> y = matmul(a, b);
+  BOOST_TEST(std::string(y.op_name()) == "matmul");
+  check_tensor(y.value(), Tensor<double>{{58., 64.}, {139., 154.}});
+}
+
+BOOST_AUTO_TEST_CASE(matmul_batched_forward_float) {
+  // Each batch entry must use its own b: the second batch's result differs from A1 x B0.
+  Tape<float> tape;
+  Var<float> a = tape.constant(Tensor<float>{{{1.f, 2.f}, {3.f, 4.f}}, {{-1.f, .5f}, {2.f, 1.f}}});
+  Var<float> b = tape.constant(Tensor<float>{{{5.f, 6.f}, {7.f, 8.f}}, {{2.f, 1.f}, {0.f, -1.f}}});
+  Var<float> y = matmul(a, b);
+  check_tensor(y.value(), Tensor<float>{{{19.f, 22.f}, {43.f, 50.f}}, {{-2.f, -1.5f}, {4.f, 1.f}}},
+               1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(matmul_batch_against_shared_weight_forward) {
+  Tape<double> tape;
+  Var<double> a = tape.constant(Tensor<double>{{{1., 2.}}, {{3., 4.}}});  // [2, 1, 2]
+  Var<double> w = tape.constant(Tensor<double>{{1., -1., 0.}, {2., 0., 1.}});
+  Var<double> y = matmul(a, w);
+  check_tensor(y.value(), Tensor<double>{{{5., -1., 2.}}, {{11., -3., 4.}}});
+}
+
+BOOST_AUTO_TEST_CASE(matmul_with_size_one_axes_forward) {
+  Tape<float> tape;
+  // [3,1] x [1,4] is an outer product.
+  Var<float> col = tape.constant(column<float>({1.f, 2.f, 3.f}));
+  Var<float> row = tape.constant(Tensor<float>{{2.f, -1.f, .5f, 4.f}});
+  check_tensor(matmul(col, row).value(),
+               Tensor<float>{{2.f, -1.f, .5f, 4.f}, {4.f, -2.f, 1.f, 8.f}, {6.f, -3.f, 1.5f, 12.f}},
+               1e-6);
+  // [1,1] x [1,1] is a scalar product that keeps its two axes.
+  Var<float> y =
+      matmul(tape.constant(full<float>({1, 1}, 3.f)), tape.constant(full<float>({1, 1}, -4.f)));
+  check_tensor(y.value(), full<float>({1, 1}, -12.f), 1e-6);
+  // [1,3] x [3,3]: one row through a matrix.
+  Var<float> r = tape.constant(Tensor<float>{{1.f, 0.f, -1.f}});
+  Var<float> m = tape.constant(Tensor<float>{{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}, {7.f, 8.f, 9.f}});
+  check_tensor(matmul(r, m).value(), Tensor<float>{{-6.f, -6.f, -6.f}}, 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(matmul_on_a_reused_tape_with_new_shapes) {
+  // After clear() the node's output buffer is reused; a different shape must not leak the old
+  // contents (the GEMM writes with beta = 0 into a resized buffer).
+  Tape<double> tape;
+  matmul(tape.constant(full<double>({4, 4}, 7.0)), tape.constant(full<double>({4, 4}, 7.0)));
+  tape.clear();
+  Var<double> y =
+      matmul(tape.constant(Tensor<double>{{1., 2.}}), tape.constant(column<double>({3., 4.})));
+  check_tensor(y.value(), full<double>({1, 1}, 11.0));
+}
+
+// ---- matmul: gradients ----
+
+BOOST_AUTO_TEST_CASE(matmul_gradient_by_hand) {
+  // L = sum(A B): dA[i,k] = sum_m B[k,m] (the row sums of B), dB[k,m] = sum_i A[i,k].
+  Tape<double> tape;
+  Var<double> a = tape.leaf(Tensor<double>{{1., 2., 3.}, {4., 5., 6.}});
+  Var<double> b = tape.leaf(Tensor<double>{{7., 8.}, {9., 10.}, {11., 12.}});
+  tape.backward(sum(matmul(a, b)));
+  check_tensor(a.grad(), Tensor<double>{{15., 19., 23.}, {15., 19., 23.}});
+  check_tensor(b.grad(), Tensor<double>{{5., 5.}, {7., 7.}, {9., 9.}});
+}
+
+BOOST_AUTO_TEST_CASE(matmul_gradient_by_hand_float_with_seed) {
+  // dA = dY B^T and dB = A^T dY with a non-uniform seed dY = [[1, -1]].
+  Tape<float> tape;
+  Var<float> a = tape.leaf(Tensor<float>{{2.f, 3.f}});
+  Var<float> b = tape.constant(Tensor<float>{{1.f, 4.f}, {-2.f, 5.f}});
+  Var<float> y = matmul(a, b);
+  tape.backward(y, Tensor<float>{{1.f, -1.f}});
+  check_tensor(a.grad(), Tensor<float>{{-3.f, -7.f}}, 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(matmul_batched_gradient_by_hand) {
+  // With a shared weight, dW sums A^T dY over the whole batch.
+  Tape<double> tape;
+  Var<double> a = tape.constant(Tensor<double>{{{1., 2.}}, {{3., 4.}}});  // [2, 1, 2]
+  Var<double> w = tape.leaf(Tensor<double>{{1., -1., 0.}, {2., 0., 1.}});
+  tape.backward(sum(matmul(a, w)));
+  check_tensor(w.grad(), Tensor<double>{{4., 4., 4.}, {6., 6., 6.}});
+}
+
+TAPEGRAD_GRADIENT_TEST(matmul_2d_gradient, "matmul") {
+  std::mt19937_64 rng(101);
+  Parameter<double> a(random_tensor({3, 4}, rng)), b(random_tensor({4, 5}, rng));
+  check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.param(a), t.param(b)); },
+                  {&a, &b});
+}
+
+TAPEGRAD_GRADIENT_TEST(matmul_batched_gradient, "matmul") {
+  std::mt19937_64 rng(102);
+  Parameter<double> a(random_tensor({2, 3, 4}, rng)), b(random_tensor({2, 4, 2}, rng));
+  check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.param(a), t.param(b)); },
+                  {&a, &b});
+}
+
+TAPEGRAD_GRADIENT_TEST(matmul_shared_weight_gradient, "matmul") {
+  std::mt19937_64 rng(103);
+  Parameter<double> a(random_tensor({3, 2, 4}, rng)), w(random_tensor({4, 3}, rng));
+  check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.param(a), t.param(w)); },
+                  {&a, &w});
+}
+
+TAPEGRAD_GRADIENT_TEST(matmul_size_one_axes_gradient, "matmul") {
+  std::mt19937_64 rng(104);
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{1, 5}, {5, 5}},       {{3, 1}, {1, 4}},       {{1, 1}, {1, 1}},   {{4, 3}, {3, 1}},
+      {{1, 2, 3}, {1, 3, 2}}, {{2, 1, 1}, {2, 1, 3}}, {{1, 1, 2}, {2, 1}}};
+  for (const auto& [sa, sb] : cases) {
+    BOOST_TEST_CONTEXT("a is " << shape_str(sa) << ", b is " << shape_str(sb)) {
+      Parameter<double> a(random_tensor(sa, rng)), b(random_tensor(sb, rng));
+      check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.param(a), t.param(b)); },
+                      {&a, &b});
+    }
+  }
+}
+
+TAPEGRAD_GRADIENT_TEST(matmul_of_a_value_with_itself_gradient, "matmul") {
+  // Both operands' gradients land in one buffer: the second GEMM must add, not overwrite.
+  std::mt19937_64 rng(105);
+  Parameter<double> x(random_tensor({3, 3}, rng));
+  check_gradients("matmul",
+                  [&](Tape<double>& t) {
+                    Var<double> v = t.param(x);
+                    return matmul(v, v);
+                  },
+                  {&x});
+}
+
+TAPEGRAD_GRADIENT_TEST(matmul_with_one_constant_operand_gradient, "matmul") {
+  std::mt19937_64 rng(106);
+  Parameter<double> a(random_tensor({2, 3}, rng));
+  const Tensor<double> b = random_tensor({3, 4}, rng);
+  check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.param(a), t.constant(b)); },
+                  {&a});
+}
+
+// ---- matmul: errors ----
+
+BOOST_AUTO_TEST_CASE(matmul_inner_dimension_mismatch_is_reported) {
+  Tape<double> tape;
+  Var<double> a = tape.constant(full<double>({2, 3}, 1.0));
+  Var<double> b = tape.constant(full<double>({4, 5}, 1.0));
+  BOOST_CHECK_EXCEPTION(matmul(a, b), Error,
+                        mentions({"matmul: inner dimensions differ: a is [2, 3], b is [4, 5]"}));
+  // The same for a batch against a shared weight and for two batches.
+  Var<double> a3 = tape.constant(full<double>({2, 3, 4}, 1.0));
+  BOOST_CHECK_EXCEPTION(matmul(a3, tape.constant(full<double>({3, 5}, 1.0))), Error,
+                        mentions({"matmul: inner dimensions differ", "[2, 3, 4]", "[3, 5]"}));
+  BOOST_CHECK_EXCEPTION(matmul(a3, tape.constant(full<double>({2, 3, 5}, 1.0))), Error,
+                        mentions({"matmul: inner dimensions differ", "[2, 3, 4]", "[2, 3, 5]"}));
+}
+
+BOOST_AUTO_TEST_CASE(matmul_batch_mismatch_is_reported) {
+  Tape<float> tape;
+  Var<float> a = tape.constant(full<float>({2, 3, 4}, 1.f));
+  Var<float> b = tape.constant(full<float>({3, 4, 5}, 1.f));
+  BOOST_CHECK_EXCEPTION(matmul(a, b), Error,
+                        mentions({"matmul: batch sizes differ: a is [2, 3, 4], b is [3, 4, 5]"}));
+}
+
+BOOST_AUTO_TEST_CASE(matmul_of_unsupported_ranks_is_reported) {
+  Tape<double> tape;
+  Var<double> v = tape.constant(full<double>({3}, 1.0));
+  Var<double> m = tape.constant(full<double>({3, 2}, 1.0));
+  Var<double> t4 = tape.constant(full<double>({1, 2, 3, 4}, 1.0));
+  Var<double> w = tape.constant(full<double>({4, 5}, 1.0));
+  BOOST_CHECK_EXCEPTION(matmul(v, m), Error, mentions({"matmul", "a is [3], b is [3, 2]"}));
+  BOOST_CHECK_EXCEPTION(matmul(m, tape.constant(full<double>({2}, 1.0))), Error,
+                        mentions({"matmul", "a is [3, 2], b is [2]"}));
+  BOOST_CHECK_EXCEPTION(matmul(t4, w), Error,
+                        mentions({"matmul", "a is [1, 2, 3, 4], b is [4, 5]"}));
+  // A 2-D left operand against a batch is not one of the supported forms either.
+  BOOST_CHECK_EXCEPTION(matmul(m, tape.constant(full<double>({1, 2, 2}, 1.0))), Error,
+                        mentions({"matmul", "a is [3, 2], b is [1, 2, 2]"}));
+}
+
+BOOST_AUTO_TEST_CASE(tape_is_usable_after_a_failed_matmul) {
+  Tape<double> tape;
+  Var<double> a = tape.leaf(full<double>({2, 3}, 1.0));
+  Var<double> bad = tape.constant(full<double>({4, 5}, 1.0));
+  const std::size_t before = tape.size();
+  BOOST_CHECK_THROW(matmul(a, bad), Error);
+  BOOST_TEST(tape.size() == before);
+  Var<double> y = matmul(a, tape.constant(full<double>({3, 2}, 2.0)));
+  BOOST_TEST(y.index() == before + 1);
+  check_tensor(y.value(), full<double>({2, 2}, 6.0));
+  tape.backward(sum(y));
+  check_tensor(a.grad(), full<double>({2, 3}, 4.0));
+}
+
+// ---- transpose ----
+
+BOOST_AUTO_TEST_CASE(transpose_default_reverses_axes) {
+  Tape<double> tape;
+  Var<double> m = tape.constant(Tensor<double>{{1., 2., 3.}, {4., 5., 6.}});
+  check_tensor(transpose(m).value(), Tensor<double>{{1., 4.}, {2., 5.}, {3., 6.}});
+  // On three axes the default is the full reversal: y[i,j,k] = x[k,j,i].
+  Tensor<double> x = Tensor<double>::from_shape({2, 3, 4});
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<double>(i);
+  Var<double> y = transpose(tape.constant(x));
+  BOOST_TEST(shape_str(y.shape()) == "[4, 3, 2]");
+  BOOST_TEST(y.value()(3, 2, 1) == 23.0);  // x[1,2,3] = 12 + 8 + 3
+  BOOST_TEST(y.value()(1, 0, 1) == 13.0);  // x[1,0,1]
+  BOOST_TEST(y.value()(2, 1, 0) == 6.0);   // x[0,1,2]
+}
+
+BOOST_AUTO_TEST_CASE(transpose_with_explicit_permutation_float) {
+  // perm {2, 0, 1}: y[i,j,k] = x[j,k,i], shape [4, 2, 3]; x holds its own flat index.
+  Tensor<float> x = Tensor<float>::from_shape({2, 3, 4});
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i);
+  Tape<float> tape;
+  Var<float> y = transpose(tape.constant(x), {2, 0, 1});
+  BOOST_TEST(shape_str(y.shape()) == "[4, 2, 3]");
+  BOOST_TEST(y.value()(1, 0, 2) == 9.f);   // x[0,2,1]
+  BOOST_TEST(y.value()(3, 1, 0) == 15.f);  // x[1,0,3]
+  BOOST_TEST(y.value()(2, 1, 1) == 18.f);  // x[1,1,2]
+  BOOST_TEST(y.value()(0, 0, 0) == 0.f);
+}
+
+BOOST_AUTO_TEST_CASE(transpose_gradient_by_hand) {
+  // The seed is routed back through the inverse permutation: dx[j,k,i] = seed[i,j,k].
+  Tape<double> tape;
+  Var<double> x = tape.leaf(full<double>({1, 2, 3}, 0.0));
+  Var<double> y = transpose(x, {2, 0, 1});  // [3, 1, 2]
+  Tensor<double> seed = Tensor<double>{{{1., 2.}}, {{3., 4.}}, {{5., 6.}}};
+  tape.backward(y, seed);
+  check_tensor(x.grad(), Tensor<double>{{{1., 3., 5.}, {2., 4., 6.}}});
+}
+
+TAPEGRAD_GRADIENT_TEST(transpose_2d_gradient, "transpose") {
+  std::mt19937_64 rng(201);
+  Parameter<double> x(random_tensor({3, 5}, rng));
+  check_gradients("transpose", [&](Tape<double>& t) { return transpose(t.param(x)); }, {&x});
+}
+
+TAPEGRAD_GRADIENT_TEST(transpose_3d_permutation_gradient, "transpose") {
+  std::mt19937_64 rng(202);
+  Parameter<double> x(random_tensor({2, 3, 4}, rng));
+  for (const std::vector<std::size_t>& perm :
+       {std::vector<std::size_t>{2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {}}) {
+    BOOST_TEST_CONTEXT("permutation " << shape_str(perm)) {
+      check_gradients("transpose", [&](Tape<double>& t) { return transpose(t.param(x), perm); },
+                      {&x});
+    }
+  }
+}
+
+TAPEGRAD_GRADIENT_TEST(transpose_size_one_axes_gradient, "transpose") {
+  std::mt19937_64 rng(203);
+  Parameter<double> one(random_tensor({1, 1, 1}, rng));
+  check_gradients("transpose",
+                  [&](Tape<double>& t) {
+                    return transpose(t.param(one), {1, 2, 0});
+                  },
+                  {&one});
+  Parameter<double> row(random_tensor({1, 4}, rng));
+  check_gradients("transpose", [&](Tape<double>& t) { return transpose(t.param(row)); }, {&row});
+  Parameter<double> mid(random_tensor({3, 1, 2}, rng));
+  check_gradients("transpose",
+                  [&](Tape<double>& t) {
+                    return transpose(t.param(mid), {1, 0, 2});
+                  },
+                  {&mid});
+}
+
+BOOST_AUTO_TEST_CASE(transpose_with_an_invalid_permutation_is_reported) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(full<double>({2, 3, 4}, 1.0));
+  const std::size_t before = tape.size();
+  BOOST_CHECK_EXCEPTION(transpose(x, {0, 0, 1}), Error,
+                        mentions({"transpose", "[0, 0, 1]", "[2, 3, 4]"}));
+  BOOST_CHECK_EXCEPTION(transpose(x, {0, 1}), Error,
+                        mentions({"transpose", "[0, 1]", "[2, 3, 4]"}));
+  BOOST_CHECK_EXCEPTION(transpose(x, {0, 1, 3}), Error,
+                        mentions({"transpose", "[0, 1, 3]", "[2, 3, 4]"}));
+  BOOST_TEST(tape.size() == before);
+  BOOST_TEST(shape_str(transpose(x, {1, 0, 2}).shape()) == "[3, 2, 4]");
+}
+
+// linear(x, W, b) = x W^T + b with W [out, in]: x = [[1, 2]], W = [[1, 0], [2, -1], [0.5, 3]],
+// b = [0.1, 0.2, 0.3] -> [[1.1, 0.2, 6.8]].
+BOOST_AUTO_TEST_CASE(linear_forward_matches_hand_computed_values) {
+  Tape<float> tape;
+  Var<float> x = tape.constant(Tensor<float>{{1.f, 2.f}});
+  Var<float> w = tape.constant(Tensor<float>{{1.f, 0.f}, {2.f, -1.f}, {0.5f, 3.f}});
+  Var<float> b = tape.constant(Tensor<float>{0.1f, 0.2f, 0.3f});
+  check_tensor(linear(x, w, b).value(), Tensor<float>{{1.1f, 0.2f, 6.8f}}, 1e-6);
+  check_tensor(linear(x, w).value(), Tensor<float>{{1.f, 0.f, 6.5f}}, 1e-6);
+  // A [batch, n, in] input keeps its leading axes.
+  Var<float> x3 = tape.constant(full<float>({2, 4, 2}, 1.f));
+  BOOST_TEST(shape_str(linear(x3, w, b).shape()) == "[2, 4, 3]");
+}
+
+BOOST_AUTO_TEST_CASE(linear_gradients_match_hand_derivatives) {
+  // L = sum(x W^T + b): dx = column sums of W, dW[j, :] = sum of x's rows, db = row count.
+  Tape<double> tape;
+  Var<double> x = tape.leaf(Tensor<double>{{1., 2.}, {3., 4.}});
+  Var<double> w = tape.leaf(Tensor<double>{{1., 0.}, {2., -1.}, {0.5, 3.}});
+  Var<double> b = tape.leaf(Tensor<double>{0.1, 0.2, 0.3});
+  tape.backward(sum(linear(x, w, b)));
+  check_tensor(x.grad(), Tensor<double>{{3.5, 2.}, {3.5, 2.}});
+  check_tensor(w.grad(), Tensor<double>{{4., 6.}, {4., 6.}, {4., 6.}});
+  check_tensor(b.grad(), Tensor<double>{2., 2., 2.});
+}
+
+TAPEGRAD_GRADIENT_TEST(linear_gradient, "linear") {
+  std::mt19937_64 rng(31);
+  Parameter<double> x(random_tensor({3, 4}, rng)), w(random_tensor({5, 4}, rng)),
+      b(random_tensor({5}, rng));
+  check_gradients("linear",
+                  [&](Tape<double>& t) { return linear(t.param(x), t.param(w), t.param(b)); },
+                  {&x, &w, &b});
+  check_gradients("linear", [&](Tape<double>& t) { return linear(t.param(x), t.param(w)); },
+                  {&x, &w});
+  // 3-D input, and a single-element case.
+  Parameter<double> x3(random_tensor({2, 3, 4}, rng));
+  check_gradients("linear",
+                  [&](Tape<double>& t) { return linear(t.param(x3), t.param(w), t.param(b)); },
+                  {&x3, &w, &b});
+  Parameter<double> one(random_tensor({1, 1}, rng)), w1(random_tensor({1, 1}, rng)),
+      b1(random_tensor({1}, rng));
+  check_gradients("linear",
+                  [&](Tape<double>& t) { return linear(t.param(one), t.param(w1), t.param(b1)); },
+                  {&one, &w1, &b1});
+  // Large enough to go through BLAS rather than the small-product loop.
+  Parameter<double> xb(random_tensor({16, 64}, rng)), wb(random_tensor({32, 64}, rng)),
+      bb(random_tensor({32}, rng));
+  GradcheckOptions o;
+  o.directions = 4;
+  check_gradients(
+      "linear", [&](Tape<double>& t) { return linear(t.param(xb), t.param(wb), t.param(bb)); },
+      {&xb, &wb, &bb}, o);
+}
+
+BOOST_AUTO_TEST_CASE(linear_with_mismatched_shapes_is_reported) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(full<double>({2, 3}, 1.0));
+  Var<double> w = tape.constant(full<double>({4, 5}, 1.0));
+  Var<double> b = tape.constant(full<double>({4}, 1.0));
+  BOOST_CHECK_EXCEPTION(linear(x, w, b), Error, mentions({"linear", "[2, 3]", "[4, 5]", "[4]"}));
+  Var<double> w2 = tape.constant(full<double>({4, 3}, 1.0));
+  Var<double> b2 = tape.constant(full<double>({5}, 1.0));
+  BOOST_CHECK_EXCEPTION(linear(x, w2, b2), Error, mentions({"linear", "bias [5]"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
