@@ -1,0 +1,89 @@
+#pragma once
+// Initialisers. All randomness in nn/ comes from one seeded generator, Rng, so that a run is
+// reproducible from its seed (the sequence is libstdc++'s mt19937_64 with our own uniform and
+// normal transforms, identical across platforms).
+#include <cmath>
+#include <cstdint>
+#include <random>
+
+#include <tapegrad/tensor.hpp>
+
+namespace tapegrad::nn {
+
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed = 0) : engine_(seed) {}
+  /// Uniform in [lo, hi).
+  double uniform(double lo, double hi) {
+    return lo + (hi - lo) * (double(engine_() >> 11) * (1.0 / 9007199254740992.0));
+  }
+  /// Standard normal (Box-Muller; both numbers of a pair are used).
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u1 = 0;
+    while (u1 <= 0) u1 = uniform(0, 1);
+    const double u2 = uniform(0, 1), r = std::sqrt(-2 * std::log(u1));
+    spare_ = r * std::sin(2 * M_PI * u2);
+    has_spare_ = true;
+    return r * std::cos(2 * M_PI * u2);
+  }
+  std::uint64_t next() { return engine_(); }
+
+ private:
+  std::mt19937_64 engine_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+/// fan_in and fan_out of a weight as PyTorch counts them: [out, in, k...] -> (in*k, out*k).
+inline std::pair<double, double> fans(const Shape& shape) {
+  if (shape.size() < 2)
+    return {double(shape.empty() ? 1 : shape[0]), double(shape.empty() ? 1 : shape[0])};
+  double receptive = 1;
+  for (std::size_t k = 2; k < shape.size(); ++k) receptive *= double(shape[k]);
+  return {double(shape[1]) * receptive, double(shape[0]) * receptive};
+}
+
+template <class T>
+Tensor<T> uniform(const Shape& shape, double lo, double hi, Rng& rng) {
+  Tensor<T> t = Tensor<T>::from_shape(shape);
+  for (T& v : t) v = static_cast<T>(rng.uniform(lo, hi));
+  return t;
+}
+
+template <class T>
+Tensor<T> normal(const Shape& shape, double mean, double stddev, Rng& rng) {
+  Tensor<T> t = Tensor<T>::from_shape(shape);
+  for (T& v : t) v = static_cast<T>(mean + stddev * rng.normal());
+  return t;
+}
+
+/// Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
+template <class T>
+Tensor<T> xavier_uniform(const Shape& shape, Rng& rng, double gain = 1.0) {
+  const auto [in, out] = fans(shape);
+  const double a = gain * std::sqrt(6.0 / (in + out));
+  return uniform<T>(shape, -a, a, rng);
+}
+
+/// N(0, s^2) with s = gain * sqrt(2 / (fan_in + fan_out)).
+template <class T>
+Tensor<T> xavier_normal(const Shape& shape, Rng& rng, double gain = 1.0) {
+  const auto [in, out] = fans(shape);
+  return normal<T>(shape, 0.0, gain * std::sqrt(2.0 / (in + out)), rng);
+}
+
+template <class T>
+Tensor<T> zeros(const Shape& shape) {
+  return full<T>(shape, T(0));
+}
+
+template <class T>
+Tensor<T> constant(const Shape& shape, T value) {
+  return full<T>(shape, value);
+}
+
+}  // namespace tapegrad::nn

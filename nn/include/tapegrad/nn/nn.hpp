@@ -1,0 +1,8 @@
+#pragma once
+// Layers and training: modules, initialisers, layers, optimisers and clipping.
+#include "tapegrad/nn/conv1d.hpp"
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/linear.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/optim.hpp"
+#include "tapegrad/nn/recurrent.hpp"

@@ -1,0 +1,204 @@
+#pragma once
+// Recurrent layers, composed from engine ops (no backward of their own: BPTT is the tape's
+// reverse walk over the unrolled steps). Weights and gate order follow PyTorch, so weights
+// copied from torch.nn.RNN / LSTM / GRU give the same outputs:
+//   RNN:  h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
+//   LSTM: [i, f, g, o] = x W_ih^T + b_ih + h W_hh^T + b_hh   (W_ih [4H, I])
+//         c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = sigmoid(o) tanh(c')
+//   GRU:  [r, z, n] blocks of gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh   (W_ih [3H, I])
+//         r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r * gh_n)
+//         h' = (1 - z) n + z h
+// Weights are Xavier-uniform per gate block, biases zero.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tapegrad/ops.hpp>
+
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/module.hpp"
+
+namespace tapegrad::nn {
+
+namespace detail {
+// Xavier per gate: each [hidden, in] block of a [gates * hidden, in] weight gets the bound of a
+// [hidden, in] matrix, as if the gates were separate layers.
+template <class T>
+Tensor<T> gate_weights(std::size_t gates, std::size_t hidden, std::size_t in, Rng& rng) {
+  const double a = std::sqrt(6.0 / double(hidden + in));
+  return uniform<T>({gates * hidden, in}, -a, a, rng);
+}
+inline void check_batch(const char* layer, const Shape& x, std::size_t features) {
+  if (x.size() != 2 || x[1] != features)
+    throw Error(std::string(layer) + ": expected an input of shape [batch, " +
+                std::to_string(features) + "], got " + shape_str(x));
+}
+}  // namespace detail
+
+/// The weights every recurrent cell has: input-to-hidden and hidden-to-hidden, gates stacked.
+template <class T>
+class RecurrentWeights : public Module<T> {
+ public:
+  RecurrentWeights(std::size_t input, std::size_t hidden, std::size_t gates, Rng& rng, bool bias)
+      : input_size(input),
+        hidden_size(hidden),
+        weight_ih(this->register_parameter("weight_ih",
+                                           detail::gate_weights<T>(gates, hidden, input, rng))),
+        weight_hh(this->register_parameter("weight_hh",
+                                           detail::gate_weights<T>(gates, hidden, hidden, rng))),
+        bias_ih(bias ? &this->register_parameter("bias_ih", zeros<T>({gates * hidden})) : nullptr),
+        bias_hh(bias ? &this->register_parameter("bias_hh", zeros<T>({gates * hidden})) : nullptr) {
+  }
+
+  const std::size_t input_size, hidden_size;
+  Parameter<T>& weight_ih;
+  Parameter<T>& weight_hh;
+  Parameter<T>* const bias_ih;
+  Parameter<T>* const bias_hh;
+
+ protected:
+  Var<T> input_part(const Var<T>& x) const {
+    Tape<T>& t = x.tape();
+    return bias_ih ? linear(x, t.param(weight_ih), t.param(*bias_ih))
+                   : linear(x, t.param(weight_ih));
+  }
+  Var<T> hidden_part(const Var<T>& h) const {
+    Tape<T>& t = h.tape();
+    return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh))
+                   : linear(h, t.param(weight_hh));
+  }
+};
+
+/// h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
+template <class T>
+class RNNCell : public RecurrentWeights<T> {
+ public:
+  using State = Var<T>;
+  RNNCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true)
+      : RecurrentWeights<T>(input, hidden, 1, rng, bias) {}
+  /// x [batch, input], h [batch, hidden] -> h' [batch, hidden]
+  Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
+    detail::check_batch("RNNCell", x.shape(), this->input_size);
+    return tanh(this->input_part(x) + this->hidden_part(h));
+  }
+  State zero_state(Tape<T>& t, std::size_t batch) const {
+    return t.constant(zeros<T>({batch, this->hidden_size}));
+  }
+  static const Var<T>& output(const State& s) { return s; }
+};
+
+template <class T>
+struct LSTMState {
+  Var<T> h, c;
+};
+
+template <class T>
+class LSTMCell : public RecurrentWeights<T> {
+ public:
+  using State = LSTMState<T>;
+  LSTMCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true)
+      : RecurrentWeights<T>(input, hidden, 4, rng, bias) {}
+  State operator()(const Var<T>& x, const State& s) const {
+    detail::check_batch("LSTMCell", x.shape(), this->input_size);
+    const std::size_t H = this->hidden_size;
+    Var<T> gates = this->input_part(x) + this->hidden_part(s.h);
+    Var<T> i = sigmoid(slice(gates, 1, 0, H));
+    Var<T> f = sigmoid(slice(gates, 1, H, 2 * H));
+    Var<T> g = tanh(slice(gates, 1, 2 * H, 3 * H));
+    Var<T> o = sigmoid(slice(gates, 1, 3 * H, 4 * H));
+    Var<T> c = f * s.c + i * g;
+    return {o * tanh(c), c};
+  }
+  State zero_state(Tape<T>& t, std::size_t batch) const {
+    Var<T> z = t.constant(zeros<T>({batch, this->hidden_size}));
+    return {z, z};
+  }
+  static const Var<T>& output(const State& s) { return s.h; }
+};
+
+template <class T>
+class GRUCell : public RecurrentWeights<T> {
+ public:
+  using State = Var<T>;
+  GRUCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true)
+      : RecurrentWeights<T>(input, hidden, 3, rng, bias) {}
+  Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
+    detail::check_batch("GRUCell", x.shape(), this->input_size);
+    const std::size_t H = this->hidden_size;
+    Var<T> gi = this->input_part(x), gh = this->hidden_part(h);
+    Var<T> r = sigmoid(slice(gi, 1, 0, H) + slice(gh, 1, 0, H));
+    Var<T> z = sigmoid(slice(gi, 1, H, 2 * H) + slice(gh, 1, H, 2 * H));
+    Var<T> n = tanh(slice(gi, 1, 2 * H, 3 * H) + r * slice(gh, 1, 2 * H, 3 * H));
+    return (T(1) - z) * n + z * h;
+  }
+  State zero_state(Tape<T>& t, std::size_t batch) const {
+    return t.constant(zeros<T>({batch, this->hidden_size}));
+  }
+  static const Var<T>& output(const State& s) { return s; }
+};
+
+/// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states.
+/// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order.
+template <class T, template <class> class CellT>
+class Stacked : public Module<T> {
+ public:
+  using Cell = CellT<T>;
+  using State = typename Cell::State;
+  struct Output {
+    std::vector<Var<T>> outputs;  // the top layer's hidden state at every step
+    std::vector<State> last;      // every layer's state after the last step
+  };
+
+  Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng, bool bias = true)
+      : input_size(input), hidden_size(hidden) {
+    if (input == 0 || hidden == 0 || layers == 0)
+      throw Error(
+          "recurrent layer: input size, hidden size and layer count must be positive; got " +
+          std::to_string(input) + ", " + std::to_string(hidden) + ", " + std::to_string(layers));
+    for (std::size_t l = 0; l < layers; ++l) {
+      cells_.push_back(std::make_unique<Cell>(l == 0 ? input : hidden, hidden, rng, bias));
+      this->register_module("layer" + std::to_string(l), *cells_.back());
+    }
+  }
+
+  /// xs: one [batch, input] Var per time step. initial: one state per layer, or empty for zeros.
+  Output operator()(const std::vector<Var<T>>& xs, std::vector<State> initial = {}) const {
+    if (xs.empty()) throw Error("recurrent layer: the input sequence is empty");
+    Tape<T>& tape = xs[0].tape();
+    const std::size_t batch = xs[0].shape()[0];
+    if (initial.empty())
+      for (const auto& cell : cells_) initial.push_back(cell->zero_state(tape, batch));
+    if (initial.size() != cells_.size())
+      throw Error("recurrent layer: " + std::to_string(initial.size()) +
+                  " initial states given for " + std::to_string(cells_.size()) + " layers");
+    Output out;
+    out.last = std::move(initial);
+    out.outputs.reserve(xs.size());
+    for (const Var<T>& x : xs) {
+      Var<T> in = x;
+      for (std::size_t l = 0; l < cells_.size(); ++l) {
+        out.last[l] = (*cells_[l])(in, out.last[l]);
+        in = Cell::output(out.last[l]);
+      }
+      out.outputs.push_back(in);
+    }
+    return out;
+  }
+
+  std::size_t num_layers() const { return cells_.size(); }
+  Cell& layer(std::size_t l) { return *cells_.at(l); }
+
+  const std::size_t input_size, hidden_size;
+
+ private:
+  std::vector<std::unique_ptr<Cell>> cells_;
+};
+
+template <class T>
+using RNN = Stacked<T, RNNCell>;
+template <class T>
+using LSTM = Stacked<T, LSTMCell>;
+template <class T>
+using GRU = Stacked<T, GRUCell>;
+
+}  // namespace tapegrad::nn
