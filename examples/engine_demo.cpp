@@ -10,6 +10,7 @@
 #include <random>
 
 #include <tapegrad/autograd.hpp>
+#include "common/main.hpp"
 
 using namespace tapegrad;
 using T = double;  // double so that the gradient check at the end is exact to ~1e-9
@@ -31,7 +32,7 @@ void print(const char* label, const Tensor<T>& t) {
 
 }  // namespace
 
-int main() {
+static int run(int, char**) {
   const std::vector<T> xs = {1.0, 2.0, 3.0};       // the input sequence
   const std::vector<T> targets = {2.0, 3.0, 4.0};  // predict the next number
   const std::size_t hidden = 2;
@@ -91,3 +92,5 @@ int main() {
   std::printf("\n== gradcheck against central differences\n%s", check.report().c_str());
   return check.ok ? 0 : 1;
 }
+
+TAPEGRAD_EXAMPLE_MAIN(run)

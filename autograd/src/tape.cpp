@@ -174,7 +174,7 @@ void Tape<T>::clear() {
 template <class T>
 void Tape<T>::release_memory() {
   clear();
-  std::vector<detail::Node<T>>().swap(nodes_);
+  std::deque<detail::Node<T>>().swap(nodes_);
   std::vector<std::uint32_t>().swap(edges_);
   scratch_ = Tensor<T>();
 }

@@ -297,4 +297,18 @@ BOOST_AUTO_TEST_CASE(a_reused_tape_keeps_every_buffer_in_place) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(references_to_values_survive_recording_more_ops) {
+  // Recording grows the tape; a reference taken earlier must stay valid (nodes never move).
+  Tape<double> tape;
+  Var<double> x = tape.leaf(Tensor<double>{1., 2., 3.});
+  const Tensor<double>& v = x.value();
+  const Shape& s = x.shape();
+  Var<double> y = x;
+  for (int i = 0; i < 10000; ++i) y = y + 1.0;
+  BOOST_TEST(&v == &x.value());
+  BOOST_TEST(s[0] == 3u);
+  BOOST_TEST(v(2) == 3.0);
+  BOOST_TEST(y.value()(0) == 10001.0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -220,7 +221,9 @@ class Tape {
   void check_backward(std::uint32_t i) const;
   Var<T> var(std::uint32_t i) { return Var<T>(this, i, generation_); }
 
-  std::vector<detail::Node<T>> nodes_;  // nodes_[0, size_) are live; the rest are kept buffers
+  // nodes_[0, size_) are live; the rest are kept buffers. A deque, so that recording more ops
+  // never moves existing nodes: references from value() and grad() stay valid until clear().
+  std::deque<detail::Node<T>> nodes_;
   std::size_t size_ = 0;
   std::vector<std::uint32_t> edges_;  // the inputs of every node, node.in_begin .. + in_count
   std::uint32_t generation_ = 1;      // bumped by clear(): tells stale Vars apart

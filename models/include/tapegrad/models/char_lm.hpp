@@ -1,0 +1,132 @@
+#pragma once
+// A character-level language model: embedding (or one-hot) -> stacked RNN, LSTM or GRU ->
+// linear head over the vocabulary. Trained with truncated BPTT: the state reached at the end of
+// one chunk is carried, detached, into the next, so memory stays bounded by the chunk length.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tapegrad/nn/nn.hpp>
+
+namespace tapegrad::models {
+
+template <class T>
+class CharLM : public nn::Module<T> {
+ public:
+  enum class Cell { rnn, lstm, gru };
+
+  static Cell parse_cell(const std::string& name) {
+    if (name == "rnn") return Cell::rnn;
+    if (name == "lstm") return Cell::lstm;
+    if (name == "gru") return Cell::gru;
+    throw Error("CharLM: unknown cell '" + name + "' (expected rnn, lstm or gru)");
+  }
+  static const char* cell_name(Cell c) {
+    return c == Cell::rnn ? "rnn" : c == Cell::lstm ? "lstm" : "gru";
+  }
+
+  /// The recurrent state between chunks, as plain tensors (no tape history): per layer
+  /// h [batch, hidden] and, for an LSTM, c.
+  struct State {
+    std::vector<Tensor<T>> h, c;
+  };
+
+  /// embedding_dim 0 feeds one-hot vectors instead of a learned embedding.
+  CharLM(std::size_t vocabulary, std::size_t embedding_dim, std::size_t hidden, std::size_t layers,
+         Cell cell, nn::Rng& rng)
+      : vocabulary_size(vocabulary), embedding_dim(embedding_dim), hidden_size(hidden), cell(cell) {
+    if (vocabulary < 2) throw Error("CharLM: the vocabulary needs at least 2 symbols");
+    const std::size_t in = embedding_dim == 0 ? vocabulary : embedding_dim;
+    if (embedding_dim > 0) {
+      embedding = std::make_unique<nn::Embedding<T>>(vocabulary, embedding_dim, rng);
+      this->register_module("embedding", *embedding);
+    }
+    switch (cell) {
+      case Cell::rnn:
+        rnn = std::make_unique<nn::RNN<T>>(in, hidden, layers, rng);
+        this->register_module("rnn", *rnn);
+        break;
+      case Cell::lstm:
+        lstm = std::make_unique<nn::LSTM<T>>(in, hidden, layers, rng);
+        this->register_module("lstm", *lstm);
+        break;
+      case Cell::gru:
+        gru = std::make_unique<nn::GRU<T>>(in, hidden, layers, rng);
+        this->register_module("gru", *gru);
+        break;
+    }
+    head = std::make_unique<nn::Linear<T>>(hidden, vocabulary, rng);
+    this->register_module("head", *head);
+  }
+
+  std::size_t num_layers() const {
+    return rnn ? rnn->num_layers() : lstm ? lstm->num_layers() : gru->num_layers();
+  }
+
+  /// All-zero state for `batch` parallel streams.
+  State zero_state(std::size_t batch) const {
+    State s;
+    for (std::size_t l = 0; l < num_layers(); ++l) {
+      s.h.push_back(nn::zeros<T>({batch, hidden_size}));
+      if (cell == Cell::lstm) s.c.push_back(nn::zeros<T>({batch, hidden_size}));
+    }
+    return s;
+  }
+
+  /// steps[t] holds the B symbols at time t. Returns logits [T * B, V] (time-major rows) and
+  /// replaces `state` with the state after the last step.
+  Var<T> forward(Tape<T>& tape, const std::vector<Indices>& steps, State& state,
+                 std::vector<Var<T>>* hidden_out = nullptr) const {
+    if (steps.empty()) throw Error("CharLM: no time steps given");
+    const std::size_t batch = steps[0].size();
+    if (state.h.size() != num_layers() || state.h[0].shape()[0] != batch)
+      throw Error("CharLM: the state is for " + std::to_string(state.h.size()) +
+                  " layers of batch " +
+                  (state.h.empty() ? std::string("?") : std::to_string(state.h[0].shape()[0])) +
+                  ", the model has " + std::to_string(num_layers()) +
+                  " layers and the input batch " + std::to_string(batch));
+    std::vector<Var<T>> xs;
+    for (const Indices& s : steps) {
+      if (s.size() != batch) throw Error("CharLM: every time step must hold the same batch size");
+      xs.push_back(embedding ? (*embedding)(tape, s)
+                             : tape.constant(one_hot<T>(s, vocabulary_size)));
+    }
+    std::vector<Var<T>> outputs;
+    auto run = [&](const auto& stack, auto make_state, auto store) {
+      using St = typename std::decay_t<decltype(stack)>::State;
+      std::vector<St> init;
+      for (std::size_t l = 0; l < num_layers(); ++l) init.push_back(make_state(l));
+      auto out = stack(xs, init);
+      outputs = std::move(out.outputs);
+      for (std::size_t l = 0; l < num_layers(); ++l) store(l, out.last[l]);
+    };
+    auto h0 = [&](std::size_t l) { return tape.constant(state.h[l]); };
+    auto keep_h = [&](std::size_t l, const Var<T>& h) { state.h[l] = h.value(); };
+    if (rnn) run(*rnn, h0, keep_h);
+    if (gru) run(*gru, h0, keep_h);
+    if (lstm)
+      run(
+          *lstm,
+          [&](std::size_t l) {
+            return nn::LSTMState<T>{tape.constant(state.h[l]), tape.constant(state.c[l])};
+          },
+          [&](std::size_t l, const nn::LSTMState<T>& s) {
+            state.h[l] = s.h.value();
+            state.c[l] = s.c.value();
+          });
+    if (hidden_out) *hidden_out = outputs;
+    return (*head)(concat(outputs, 0));
+  }
+
+  const std::size_t vocabulary_size, embedding_dim, hidden_size;
+  const Cell cell;
+
+ private:
+  std::unique_ptr<nn::Embedding<T>> embedding;
+  std::unique_ptr<nn::RNN<T>> rnn;
+  std::unique_ptr<nn::LSTM<T>> lstm;
+  std::unique_ptr<nn::GRU<T>> gru;
+  std::unique_ptr<nn::Linear<T>> head;
+};
+
+}  // namespace tapegrad::models

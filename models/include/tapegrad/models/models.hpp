@@ -1,0 +1,4 @@
+#pragma once
+#include "tapegrad/models/char_lm.hpp"
+#include "tapegrad/models/next_word.hpp"
+#include "tapegrad/models/sine_regressor.hpp"
