@@ -26,7 +26,10 @@ namespace detail {
 template <class T>
 Tensor<T> gate_weights(std::size_t gates, std::size_t hidden, std::size_t in, Rng& rng) {
   const double a = std::sqrt(6.0 / double(hidden + in));
-  return uniform<T>({gates * hidden, in}, -a, a, rng);
+  Shape shape(2);  // not a braced list: g++ 12 then warns (falsely) inside xtensor's svector
+  shape[0] = gates * hidden;
+  shape[1] = in;
+  return uniform<T>(shape, -a, a, rng);
 }
 inline void check_batch(const char* layer, const Shape& x, std::size_t features) {
   if (x.size() != 2 || x[1] != features)
