@@ -202,7 +202,8 @@ struct Relu {
   static constexpr const char* name = "relu";
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = xt::maximum(c.input(0), T(0));
+    // where(x < 0, 0, x) rather than max(x, 0): a NaN input stays NaN, as in PyTorch.
+    xt::noalias(c.output()) = xt::where(c.input(0) < T(0), T(0), c.input(0));
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
@@ -233,6 +234,7 @@ struct Pow {
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
+    if (p == 0) return;  // y = 1: zero gradient, also at x = 0 where 0 * x^-1 would be NaN
     c.accumulate_grad(0, c.grad_output() * T(p) * xt::pow(c.input(0), T(p - 1)));
   }
 };
