@@ -1,0 +1,571 @@
+#include "lm/data.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <unordered_map>
+
+namespace tapegrad::lm {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8. Decoded by hand, strictly: overlong forms, surrogates and values past U+10FFFF are
+// rejected, because a lenient decoder would let two byte strings map to one symbol and make
+// the vocabulary depend on how the text happened to be encoded.
+
+struct CodePoint {
+  char32_t value;
+  std::size_t length;  // bytes
+};
+
+std::string hex_byte(unsigned char b) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02X", static_cast<unsigned>(b));
+  return buf;
+}
+
+[[noreturn]] void invalid_utf8(const char* who, const std::string& text, std::size_t offset,
+                               const std::string& why) {
+  throw Error(std::string(who) + ": invalid UTF-8 at byte offset " + std::to_string(offset) +
+              " (byte " + hex_byte(static_cast<unsigned char>(text[offset])) + "): " + why);
+}
+
+// The code point starting at text[pos] (pos < text.size()).
+CodePoint decode_at(const std::string& text, std::size_t pos, const char* who) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char b0 = byte(pos);
+  if (b0 < 0x80) return {b0, 1};
+  std::size_t length;
+  char32_t value, smallest;
+  if ((b0 & 0xE0) == 0xC0) {
+    length = 2, value = b0 & 0x1F, smallest = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    length = 3, value = b0 & 0x0F, smallest = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    length = 4, value = b0 & 0x07, smallest = 0x10000;
+  } else if (b0 < 0xC0) {
+    invalid_utf8(who, text, pos, "a continuation byte with no lead byte before it");
+  } else {
+    invalid_utf8(who, text, pos, "this byte never occurs in UTF-8");
+  }
+  for (std::size_t i = 1; i < length; ++i) {
+    if (pos + i >= text.size())
+      invalid_utf8(who, text, pos,
+                   "the text ends inside a " + std::to_string(length) + "-byte character");
+    const unsigned char b = byte(pos + i);
+    if ((b & 0xC0) != 0x80)
+      invalid_utf8(who, text, pos,
+                   "a " + std::to_string(length) + "-byte character is cut short by byte " +
+                       hex_byte(b) + " at offset " + std::to_string(pos + i));
+    value = (value << 6) | (b & 0x3F);
+  }
+  if (value < smallest) invalid_utf8(who, text, pos, "an overlong encoding");
+  if (value >= 0xD800 && value <= 0xDFFF) invalid_utf8(who, text, pos, "a UTF-16 surrogate");
+  if (value > 0x10FFFF) invalid_utf8(who, text, pos, "a value beyond U+10FFFF");
+  return {value, length};
+}
+
+std::string encode_utf8(char32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// "'Z' (U+005A)"; control characters are escaped so the message stays on one line.
+std::string describe_character(char32_t cp, const std::string& bytes) {
+  std::string shown;
+  switch (cp) {
+    case '\n':
+      shown = "\\n";
+      break;
+    case '\t':
+      shown = "\\t";
+      break;
+    case '\r':
+      shown = "\\r";
+      break;
+    default:
+      if (cp < 0x20 || cp == 0x7F) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned>(cp));
+        shown = buf;
+      } else {
+        shown = bytes;
+      }
+  }
+  char code[16];
+  std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
+  return "'" + shown + "' (" + code + ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word-level character classes.
+
+bool is_space(char32_t c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || c == 0x00A0 || (c >= 0x2000 && c <= 0x200A) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+bool is_punctuation(char32_t c) {
+  if (c < 0x80)
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+           (c >= 0x7B && c <= 0x7E);
+  return c == 0x00A1 || c == 0x00AB || c == 0x00BB || c == 0x00BF || (c >= 0x2010 && c <= 0x2027) ||
+         (c >= 0x2030 && c <= 0x205E) || c == 0x3001 || c == 0x3002 ||
+         (c >= 0x300C && c <= 0x300F) || c == 0xFF01 || c == 0xFF0C || c == 0xFF1F;
+}
+
+bool is_word_character(char32_t c) { return !is_space(c) && !is_punctuation(c); }
+
+// Marks that stay inside a word when a word character follows them ("don't", "well-known").
+bool is_joiner(char32_t c) { return c == '\'' || c == '-' || c == 0x2019; }
+
+std::string format_double(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::uint64_t fnv1a(std::uint64_t h, const std::string& bytes) {
+  for (unsigned char b : bytes) {
+    h ^= b;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Level parse_level(const std::string& name) {
+  if (name == "char" || name == "character") return Level::character;
+  if (name == "word") return Level::word;
+  throw Error("unknown level '" + name + "' (expected char or word)");
+}
+
+const char* level_name(Level level) { return level == Level::character ? "character" : "word"; }
+
+std::vector<std::string> tokenize_words(const std::string& text) {
+  std::vector<std::string> tokens;
+  std::string word;
+  const auto flush = [&] {
+    if (!word.empty()) tokens.push_back(std::move(word));
+    word.clear();
+  };
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const CodePoint cp = decode_at(text, pos, "tokenize_words");
+    const std::string bytes = text.substr(pos, cp.length);
+    const std::size_t next = pos + cp.length;
+    if (is_space(cp.value)) {
+      flush();
+    } else if (is_punctuation(cp.value)) {
+      // Looking one code point ahead decodes it twice, but keeps the loop simple; the second
+      // decode validates the same bytes again, so errors still name the right offset.
+      if (is_joiner(cp.value) && !word.empty() && next < text.size() &&
+          is_word_character(decode_at(text, next, "tokenize_words").value)) {
+        word += bytes;
+      } else {
+        flush();
+        tokens.push_back(bytes);
+      }
+    } else {
+      word += bytes;
+    }
+    pos = next;
+  }
+  flush();
+  return tokens;
+}
+
+Vocabulary::Vocabulary(Level level, std::vector<std::string> symbols)
+    : level_(level), symbols_(std::move(symbols)) {
+  index_.reserve(symbols_.size());
+  for (std::size_t i = 0; i < symbols_.size(); ++i)
+    if (!index_.emplace(symbols_[i], static_cast<std::int64_t>(i)).second)
+      throw Error("Vocabulary: symbol '" + symbols_[i] + "' appears twice (indices " +
+                  std::to_string(index_[symbols_[i]]) + " and " + std::to_string(i) + ")");
+}
+
+Vocabulary Vocabulary::build(const std::string& text, Level level, std::size_t min_count) {
+  if (level == Level::character) {
+    // One flag per possible code point (140 KB of bits): a sorted result without a set.
+    std::vector<bool> seen(0x110000, false);
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const CodePoint cp = decode_at(text, pos, "Vocabulary::build");
+      seen[cp.value] = true;
+      pos += cp.length;
+    }
+    std::vector<std::string> symbols;
+    for (char32_t c = 0; c < 0x110000; ++c)
+      if (seen[c]) symbols.push_back(encode_utf8(c));
+    if (symbols.empty()) throw Error("Vocabulary::build: the text is empty");
+    return Vocabulary(Level::character, std::move(symbols));
+  }
+
+  std::unordered_map<std::string, std::size_t> counts;
+  for (std::string& w : tokenize_words(text)) ++counts[std::move(w)];
+  if (counts.empty()) throw Error("Vocabulary::build: the text holds no words");
+  std::vector<std::string> words;
+  std::size_t most = 0;
+  for (const auto& [w, n] : counts) {
+    most = std::max(most, n);
+    if (n >= min_count) words.push_back(w);
+  }
+  if (words.empty())
+    throw Error("Vocabulary::build: --min-count " + std::to_string(min_count) +
+                " leaves no words (the most frequent word occurs " + std::to_string(most) +
+                " times)");
+  std::sort(words.begin(), words.end());
+  words.insert(words.begin(), unknown_word);
+  return Vocabulary(Level::word, std::move(words));
+}
+
+const std::string& Vocabulary::symbol(std::size_t i) const {
+  if (i >= symbols_.size())
+    throw Error("Vocabulary::symbol: index " + std::to_string(i) +
+                " is outside the vocabulary of " + std::to_string(symbols_.size()) + " " + unit());
+  return symbols_[i];
+}
+
+std::optional<std::int64_t> Vocabulary::find(const std::string& symbol) const {
+  const auto it = index_.find(symbol);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+Indices Vocabulary::encode(const std::string& text) const {
+  Indices out;
+  if (level_ == Level::word) {
+    for (const std::string& w : tokenize_words(text)) {
+      const auto it = index_.find(w);
+      out.push_back(it == index_.end() ? 0 : it->second);  // <unk> is always index 0
+    }
+    return out;
+  }
+  out.reserve(text.size());
+  std::size_t pos = 0, position = 0;
+  while (pos < text.size()) {
+    const CodePoint cp = decode_at(text, pos, "Vocabulary::encode");
+    const std::string bytes = text.substr(pos, cp.length);
+    const auto it = index_.find(bytes);
+    if (it == index_.end())
+      throw Error("unknown character " + describe_character(cp.value, bytes) + " at position " +
+                  std::to_string(position) + ": not in the model's vocabulary of " +
+                  std::to_string(symbols_.size()) + " characters");
+    out.push_back(it->second);
+    pos += cp.length;
+    ++position;
+  }
+  return out;
+}
+
+std::string Vocabulary::decode(const Indices& indices) const {
+  std::string out;
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const std::int64_t i = indices[k];
+    if (i < 0 || static_cast<std::uint64_t>(i) >= symbols_.size())
+      throw Error("Vocabulary::decode: index " + std::to_string(i) + " at position " +
+                  std::to_string(k) + " is outside the vocabulary of " +
+                  std::to_string(symbols_.size()) + " " + unit());
+    if (level_ == Level::word && k > 0) out += ' ';
+    out += symbols_[static_cast<std::size_t>(i)];
+  }
+  return out;
+}
+
+std::uint64_t Vocabulary::fingerprint() const {
+  // 0xFF never occurs in UTF-8, so it separates symbols unambiguously: {"ab"} and {"a", "b"}
+  // hash different byte strings.
+  const std::string separator(1, '\xFF');
+  std::uint64_t h = fnv1a(14695981039346656037ULL, level_name(level_));
+  for (const std::string& s : symbols_) h = fnv1a(fnv1a(h, separator), s);
+  return h;
+}
+
+std::string Vocabulary::fingerprint_hex() const {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fingerprint()));
+  return buf;
+}
+
+nlohmann::json Vocabulary::to_json() const {
+  return nlohmann::json{{"format", "tapegrad-lm-vocabulary"},
+                        {"version", 1},
+                        {"level", level_name(level_)},
+                        {"symbols", symbols_},
+                        {"fingerprint", fingerprint_hex()}};
+}
+
+Vocabulary Vocabulary::from_json(const nlohmann::json& j) {
+  const std::string who = "Vocabulary::from_json: ";
+  if (!j.is_object()) throw Error(who + "expected a JSON object, got " + j.type_name());
+  if (j.contains("format") && j["format"] != "tapegrad-lm-vocabulary")
+    throw Error(who + "format is " + j["format"].dump() + ", expected \"tapegrad-lm-vocabulary\"");
+  if (j.contains("version") && j["version"] != 1)
+    throw Error(who + "version " + j["version"].dump() + " is not supported (expected 1)");
+  if (!j.contains("level") || !j["level"].is_string())
+    throw Error(who + "missing string field \"level\"");
+  const std::string level_text = j["level"].get<std::string>();
+  if (level_text != "character" && level_text != "word")
+    throw Error(who + "level is \"" + level_text + "\", expected \"character\" or \"word\"");
+  const Level level = level_text == "character" ? Level::character : Level::word;
+  if (!j.contains("symbols") || !j["symbols"].is_array())
+    throw Error(who + "missing array field \"symbols\"");
+  std::vector<std::string> symbols;
+  for (std::size_t i = 0; i < j["symbols"].size(); ++i) {
+    const nlohmann::json& s = j["symbols"][i];
+    if (!s.is_string()) throw Error(who + "symbol " + std::to_string(i) + " is not a string");
+    std::string text = s.get<std::string>();
+    if (text.empty()) throw Error(who + "symbol " + std::to_string(i) + " is empty");
+    if (level == Level::character &&
+        decode_at(text, 0, "Vocabulary::from_json").length != text.size())
+      throw Error(who + "symbol " + std::to_string(i) + " (\"" + text +
+                  "\") is not a single character");
+    symbols.push_back(std::move(text));
+  }
+  if (symbols.empty()) throw Error(who + "the symbol list is empty");
+  if (level == Level::word && symbols[0] != unknown_word)
+    throw Error(who + "a word-level vocabulary must start with \"<unk>\", got \"" + symbols[0] +
+                "\"");
+  Vocabulary v(level, std::move(symbols));
+  if (j.contains("fingerprint")) {
+    const nlohmann::json& f = j["fingerprint"];
+    if (!f.is_string() || f.get<std::string>() != v.fingerprint_hex())
+      throw Error(who + "stored fingerprint " + f.dump() + " does not match the symbols (\"" +
+                  v.fingerprint_hex() + "\"): the vocabulary is corrupted");
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string load_text(const std::string& path) {
+  // stdio rather than iostreams: fopen/fread set errno, so the message can say why
+  // ("No such file or directory", "Permission denied", "Is a directory").
+  errno = 0;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) throw Error("cannot open '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buffer[1 << 16];
+  for (;;) {
+    const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
+    text.append(buffer, n);
+    if (n < sizeof buffer) {
+      if (std::ferror(file.get())) {
+        const int err = errno;
+        throw Error("cannot read '" + path + "': " + std::strerror(err));
+      }
+      break;
+    }
+  }
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+  if (text.empty()) throw Error("'" + path + "' is empty");
+
+  const std::size_t nul = text.find('\0');
+  if (nul != std::string::npos)
+    throw Error("'" + path + "' looks like a binary file (a NUL byte at offset " +
+                std::to_string(nul) + "), not text");
+  std::size_t control = 0;
+  for (unsigned char b : text)
+    if ((b < 0x20 && !(b >= '\t' && b <= '\r')) || b == 0x7F) ++control;
+  if (control * 10 > text.size() * 3)
+    throw Error("'" + path + "' looks like a binary file (" +
+                std::to_string(control * 100 / text.size()) +
+                "% of its bytes are control characters), not text");
+
+  // Counting lead bytes counts characters without decoding; invalid UTF-8 is reported later,
+  // with its offset, by the vocabulary.
+  std::size_t characters = 0;
+  for (unsigned char b : text)
+    if ((b & 0xC0) != 0x80) ++characters;
+  if (characters < 2)
+    throw Error("'" + path + "' holds only " + std::to_string(characters) +
+                " character; a language model needs at least 2 (an input and its target)");
+  return text;
+}
+
+Split split(const Indices& tokens, double val_fraction) {
+  if (!(val_fraction >= 0.0 && val_fraction <= 0.5))  // also rejects NaN
+    throw Error("split: --val-fraction must lie in [0, 0.5], got " + format_double(val_fraction));
+  const std::size_t n = tokens.size();
+  const std::size_t n_val =
+      static_cast<std::size_t>(std::llround(static_cast<double>(n) * val_fraction));
+  if (val_fraction > 0.0 && (n_val < 2 || n - n_val < 2))
+    throw Error("split: --val-fraction " + format_double(val_fraction) + " of " +
+                std::to_string(n) + " symbols leaves " + std::to_string(n - n_val) +
+                " for training and " + std::to_string(n_val) +
+                " for validation; each part needs at least 2");
+  const auto cut = tokens.begin() + static_cast<std::ptrdiff_t>(n - n_val);
+  return Split{Indices(tokens.begin(), cut), Indices(cut, tokens.end())};
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void too_short(std::size_t steps, std::size_t batch, std::size_t length,
+                            const std::string& unit) {
+  throw Error("--seq-len " + std::to_string(steps) +
+              " is longer than the data allows: " + std::to_string(batch) + " streams of " +
+              std::to_string(length) + " " + unit + " each need at least " +
+              std::to_string(steps + 1) + " (lower --seq-len or --batch, or give more text)");
+}
+
+}  // namespace
+
+StreamBatcher::StreamBatcher(Indices tokens, std::size_t batch, std::size_t seq_len,
+                             std::string unit)
+    : tokens_(std::move(tokens)),
+      batch_(batch),
+      seq_len_(seq_len),
+      stream_length_(batch == 0 ? 0 : tokens_.size() / batch),
+      unit_(std::move(unit)) {
+  if (batch_ == 0) throw Error("--batch must be at least 1, got 0");
+  if (seq_len_ == 0) throw Error("--seq-len must be at least 1, got 0");
+  if (stream_length_ < seq_len_ + 1) too_short(seq_len_, batch_, stream_length_, unit_);
+}
+
+std::size_t StreamBatcher::batches_per_epoch(std::size_t steps) const {
+  // Offsets 0, T, 2T, ... are usable while offset + T + 1 <= L.
+  return steps == 0 ? 0 : (stream_length_ - 1) / steps;
+}
+
+Batch StreamBatcher::next(std::size_t steps) {
+  if (steps == 0) throw Error("--seq-len must be at least 1, got 0");
+  if (stream_length_ < steps + 1) too_short(steps, batch_, stream_length_, unit_);
+  wrapped_ = position_.offset + steps + 1 > stream_length_;
+  if (wrapped_) {
+    position_.offset = 0;
+    ++position_.epoch;
+  }
+  Batch out;
+  out.wrapped = wrapped_;
+  out.inputs.assign(steps, Indices(batch_));
+  out.targets.resize(steps * batch_);
+  for (std::size_t t = 0; t < steps; ++t)
+    for (std::size_t b = 0; b < batch_; ++b) {
+      const std::size_t at = b * stream_length_ + position_.offset + t;
+      out.inputs[t][b] = tokens_[at];
+      out.targets[t * batch_ + b] = tokens_[at + 1];
+    }
+  position_.offset += steps;
+  return out;
+}
+
+void StreamBatcher::set_position(const Position& p) {
+  if (p.offset > stream_length_)
+    throw Error("StreamBatcher::set_position: offset " + std::to_string(p.offset) +
+                " is beyond the stream length " + std::to_string(stream_length_) +
+                " (was the checkpoint made with other data or another --batch?)");
+  position_ = p;
+  wrapped_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// A fixed 64-bit LCG (Knuth's MMIX constants) rather than <random>: the standard
+// distributions are implementation-defined, and the corpus must be byte-identical everywhere.
+class CorpusRng {
+ public:
+  std::size_t below(std::size_t n) {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>(state_ >> 33) % n;
+  }
+  template <std::size_t N>
+  std::string pick(const char* const (&words)[N]) {
+    return words[below(N)];
+  }
+
+ private:
+  std::uint64_t state_ = 20240611ULL;
+};
+
+}  // namespace
+
+std::string builtin_corpus() {
+  static const char* const royals[] = {"king", "queen", "prince", "princess"};
+  static const char* const people[] = {"prince",  "princess",   "knight", "cook",   "guard",
+                                       "old man", "young girl", "jester", "servant"};
+  static const char* const actions[] = {"walks to", "looks at", "stands by",
+                                        "runs to",  "waits at", "sings near"};
+  static const char* const places[] = {"garden", "river", "tower",  "door",   "window",
+                                       "hall",   "gate",  "bridge", "kitchen"};
+  static const char* const animals[] = {"cat", "dog", "bird"};
+  static const char* const beds[] = {"mat", "rug", "bed", "floor"};
+  static const char* const seats[] = {"chair", "bench", "stool"};
+  static const char* const moods[] = {"old", "wise", "tired", "happy", "kind", "tall", "proud"};
+  static const char* const metals[] = {"gold", "silver"};
+  static const char* const greetings[] = {"calls", "thanks", "watches", "greets"};
+
+  CorpusRng rng;
+  std::string text;
+  for (int i = 0; i < 150; ++i) {
+    std::string s;
+    // "sits on" after "king" or "queen" is always followed by "the throne", so a model can
+    // learn the tutorial's completion; other people sit on ordinary seats.
+    // Every word is drawn into a local first: the order in which the operands of one `+`
+    // chain are evaluated is unspecified, and the corpus must not depend on the compiler.
+    const std::size_t kind = i == 0 ? 0 : rng.below(20);
+    const std::string a = (kind == 14 || kind == 15 || kind == 16) ? rng.pick(royals)
+                          : (kind == 10 || kind == 11)             ? rng.pick(animals)
+                                                                   : rng.pick(people);
+    const std::size_t b = rng.below(1000), c = rng.below(1000);  // second and third choices
+    const auto nth = [](const auto& words, std::size_t k) {
+      return std::string(words[k % (sizeof words / sizeof words[0])]);
+    };
+    if (kind <= 4) {
+      s = "the king sits on the throne.";
+    } else if (kind <= 6) {
+      s = "the queen sits on the throne.";
+    } else if (kind <= 9) {
+      s = "the " + a + " " + nth(actions, b) + " the " + nth(places, c) + ".";
+    } else if (kind <= 11) {
+      s = "the " + a + " sleeps on the " + nth(beds, b) + ".";
+    } else if (kind <= 13) {
+      // "sits on" after "king" or "queen" is always followed by "the throne", so a model can
+      // learn the tutorial's completion; everyone else sits on an ordinary seat.
+      s = "the " + a + " sits on the " + nth(seats, b) + ".";
+    } else if (kind <= 15) {
+      s = "the " + a + " is " + nth(moods, b) + ".";
+    } else if (kind == 16) {
+      s = "the " + a + " wears a " + nth(metals, b) + " crown.";
+    } else if (kind == 17) {
+      s = "the king " + nth(greetings, b) + " the " + a + ".";
+    } else if (kind == 18) {
+      s = "when the sun rises, the king sits on the throne.";
+    } else {
+      s = "where does the " + a + " sit? on the " + nth(seats, b) + ".";
+    }
+    text += s;
+    text += (i % 5 == 4) ? '\n' : ' ';
+  }
+  if (text.back() != '\n') text.back() = '\n';
+  return text;
+}
+
+}  // namespace tapegrad::lm
