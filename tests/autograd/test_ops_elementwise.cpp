@@ -8,34 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "support/assertions.hpp"
 #include "support/gradient_test.hpp"
 
 using namespace tapegrad;
+using namespace testsupport;
 using testsupport::check_gradients;
 using testsupport::random_tensor;
 
 namespace {
-
-// Relative for large values, absolute near zero, so one tolerance serves both.
-template <class T>
-void expect_values(const Tensor<T>& actual, const Shape& shape, const std::vector<double>& expected,
-                   double tol) {
-  BOOST_TEST_REQUIRE(shape_str(actual.shape()) == shape_str(shape));
-  BOOST_TEST_REQUIRE(actual.size() == expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const double a = static_cast<double>(actual.data()[i]);
-    BOOST_TEST(std::fabs(a - expected[i]) <= tol * std::max(1.0, std::fabs(expected[i])),
-               "element " << i << ": got " << a << ", expected " << expected[i]);
-  }
-}
-
-// An [n, 1] column: xtensor reads the literal {{1.}, {2.}} ambiguously.
-template <class T>
-Tensor<T> column(std::initializer_list<T> values) {
-  Tensor<T> t = Tensor<T>::from_shape({values.size(), 1});
-  std::copy(values.begin(), values.end(), t.begin());
-  return t;
-}
 
 std::function<bool(const Error&)> message_has(const std::string& needle) {
   return [needle](const Error& e) {
