@@ -47,6 +47,31 @@ inline Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   return out;
 }
 
+/// The op's output buffer, resized to `shape` only when it differs (a reused tape keeps it).
+template <class T, class S>
+Tensor<T>& output_shaped(ForwardContext<T>& c, const S& shape) {
+  Tensor<T>& y = c.output();
+  if (y.dimension() != shape.size() || !std::equal(shape.begin(), shape.end(), y.shape().begin()))
+    y.resize(shape);
+  return y;
+}
+
+/// grad(input i) (= or +=) f(k) for every element k, input i having the output's size: the
+/// element-wise backward of a same-shape op as one plain (vectorisable) loop. Does nothing when
+/// input i needs no gradient.
+template <class T, class F>
+void grad_elementwise(BackwardContext<T>& c, std::size_t i, F f) {
+  if (!c.needs_grad(i)) return;
+  bool fresh = false;
+  Tensor<T>& gt = c.grad_buffer(i, fresh);
+  T* __restrict g = gt.data();
+  const std::size_t n = gt.size();
+  if (fresh)
+    for (std::size_t k = 0; k < n; ++k) g[k] = f(k);
+  else
+    for (std::size_t k = 0; k < n; ++k) g[k] += f(k);
+}
+
 /// dst (= or +=) src, element by element, over n elements.
 template <class T>
 void add_into(T* dst, const T* src, std::size_t n, bool overwrite) {

@@ -4,6 +4,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "kernels.hpp"
+#include "simd.hpp"
 
 namespace tapegrad {
 namespace {
@@ -14,18 +15,42 @@ void check_broadcast(const char* op, ForwardContext<T>& c) {
     detail::broadcast_shapes(op, c.input(0).shape(), c.input(1).shape());
 }
 
+// The common case of a binary op, both inputs of one shape, as a plain loop y[k] = f(a[k], b[k])
+// (no broadcasting machinery). Returns false when the shapes differ: the caller broadcasts.
+template <class T, class F>
+bool same_shape_forward(ForwardContext<T>& c, F f) {
+  const Tensor<T>& a = c.input(0);
+  const Tensor<T>& b = c.input(1);
+  if (a.shape() != b.shape()) return false;
+  T* __restrict y = detail::output_shaped(c, a.shape()).data();
+  const T* pa = a.data();
+  const T* pb = b.data();
+  for (std::size_t k = 0, n = a.size(); k < n; ++k) y[k] = f(pa[k], pb[k]);
+  return true;
+}
+template <class T>
+bool same_shape_as_output(BackwardContext<T>& c, std::size_t i) {
+  return c.input(i).shape() == c.grad_output().shape();
+}
+
 // y = a + b;  da += gy, db += gy
 struct Add {
   static constexpr const char* name = "add";
   template <class T>
   void forward(ForwardContext<T>& c) const {
+    if (same_shape_forward(c, [](T a, T b) { return a + b; })) return;
     check_broadcast(name, c);
     xt::noalias(c.output()) = c.input(0) + c.input(1);
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, c.grad_output());
-    c.accumulate_grad(1, c.grad_output());
+    const T* gy = c.grad_output().data();
+    for (std::size_t i = 0; i < 2; ++i) {
+      if (same_shape_as_output(c, i))
+        detail::grad_elementwise(c, i, [gy](std::size_t k) { return gy[k]; });
+      else
+        c.accumulate_grad(i, c.grad_output());
+    }
   }
 };
 
@@ -34,13 +59,21 @@ struct Sub {
   static constexpr const char* name = "sub";
   template <class T>
   void forward(ForwardContext<T>& c) const {
+    if (same_shape_forward(c, [](T a, T b) { return a - b; })) return;
     check_broadcast(name, c);
     xt::noalias(c.output()) = c.input(0) - c.input(1);
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, c.grad_output());
-    c.accumulate_grad(1, -c.grad_output());
+    const T* gy = c.grad_output().data();
+    if (same_shape_as_output(c, 0))
+      detail::grad_elementwise(c, 0, [gy](std::size_t k) { return gy[k]; });
+    else
+      c.accumulate_grad(0, c.grad_output());
+    if (same_shape_as_output(c, 1))
+      detail::grad_elementwise(c, 1, [gy](std::size_t k) { return -gy[k]; });
+    else
+      c.accumulate_grad(1, -c.grad_output());
   }
 };
 
@@ -49,11 +82,20 @@ struct Mul {
   static constexpr const char* name = "mul";
   template <class T>
   void forward(ForwardContext<T>& c) const {
+    if (same_shape_forward(c, [](T a, T b) { return a * b; })) return;
     check_broadcast(name, c);
     xt::noalias(c.output()) = c.input(0) * c.input(1);
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
+    const T* gy = c.grad_output().data();
+    if (same_shape_as_output(c, 0) && same_shape_as_output(c, 1)) {
+      const T* a = c.input(0).data();
+      const T* b = c.input(1).data();
+      detail::grad_elementwise(c, 0, [gy, b](std::size_t k) { return gy[k] * b[k]; });
+      detail::grad_elementwise(c, 1, [gy, a](std::size_t k) { return gy[k] * a[k]; });
+      return;
+    }
     c.accumulate_grad(0, c.grad_output() * c.input(1));
     c.accumulate_grad(1, c.grad_output() * c.input(0));
   }
@@ -64,6 +106,7 @@ struct Div {
   static constexpr const char* name = "div";
   template <class T>
   void forward(ForwardContext<T>& c) const {
+    if (same_shape_forward(c, [](T a, T b) { return a / b; })) return;
     check_broadcast(name, c);
     xt::noalias(c.output()) = c.input(0) / c.input(1);
   }
@@ -74,16 +117,26 @@ struct Div {
   }
 };
 
+// y = f(x) element by element, as a plain loop.
+template <class T, class F>
+void unary_forward(ForwardContext<T>& c, F f) {
+  const Tensor<T>& x = c.input(0);
+  T* __restrict y = detail::output_shaped(c, x.shape()).data();
+  const T* px = x.data();
+  for (std::size_t k = 0, n = x.size(); k < n; ++k) y[k] = f(px[k]);
+}
+
 // y = -x;  dx -= gy
 struct Neg {
   static constexpr const char* name = "neg";
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = -c.input(0);
+    unary_forward(c, [](T x) { return -x; });
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, -c.grad_output());
+    const T* gy = c.grad_output().data();
+    detail::grad_elementwise(c, 0, [gy](std::size_t k) { return -gy[k]; });
   }
 };
 
@@ -93,11 +146,12 @@ struct AddScalar {
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = c.input(0) + T(s);
+    unary_forward(c, [v = T(s)](T x) { return x + v; });
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, c.grad_output());
+    const T* gy = c.grad_output().data();
+    detail::grad_elementwise(c, 0, [gy](std::size_t k) { return gy[k]; });
   }
 };
 
@@ -107,11 +161,12 @@ struct MulScalar {
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = c.input(0) * T(s);
+    unary_forward(c, [v = T(s)](T x) { return x * v; });
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, c.grad_output() * T(s));
+    const T* gy = c.grad_output().data();
+    detail::grad_elementwise(c, 0, [gy, v = T(s)](std::size_t k) { return gy[k] * v; });
   }
 };
 
@@ -121,11 +176,12 @@ struct RSubScalar {
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = T(s) - c.input(0);
+    unary_forward(c, [v = T(s)](T x) { return v - x; });
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, -c.grad_output());
+    const T* gy = c.grad_output().data();
+    detail::grad_elementwise(c, 0, [gy](std::size_t k) { return -gy[k]; });
   }
 };
 
@@ -148,11 +204,14 @@ struct Exp {
   static constexpr const char* name = "exp";
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = xt::exp(c.input(0));
+    const Tensor<T>& x = c.input(0);
+    detail::simd::exp(detail::output_shaped(c, x.shape()).data(), x.data(), x.size());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, c.grad_output() * c.output());
+    const T* gy = c.grad_output().data();
+    const T* y = c.output().data();
+    detail::grad_elementwise(c, 0, [gy, y](std::size_t k) { return gy[k] * y[k]; });
   }
 };
 
@@ -174,12 +233,14 @@ struct Tanh {
   static constexpr const char* name = "tanh";
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = xt::tanh(c.input(0));
+    const Tensor<T>& x = c.input(0);
+    detail::simd::tanh(detail::output_shaped(c, x.shape()).data(), x.data(), x.size());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    const auto& y = c.output();
-    c.accumulate_grad(0, c.grad_output() * (T(1) - y * y));
+    const T* gy = c.grad_output().data();
+    const T* y = c.output().data();
+    detail::grad_elementwise(c, 0, [gy, y](std::size_t k) { return gy[k] * (T(1) - y[k] * y[k]); });
   }
 };
 
@@ -188,12 +249,14 @@ struct Sigmoid {
   static constexpr const char* name = "sigmoid";
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = T(1) / (T(1) + xt::exp(-c.input(0)));
+    const Tensor<T>& x = c.input(0);
+    detail::simd::sigmoid(detail::output_shaped(c, x.shape()).data(), x.data(), x.size());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    const auto& y = c.output();
-    c.accumulate_grad(0, c.grad_output() * y * (T(1) - y));
+    const T* gy = c.grad_output().data();
+    const T* y = c.output().data();
+    detail::grad_elementwise(c, 0, [gy, y](std::size_t k) { return gy[k] * y[k] * (T(1) - y[k]); });
   }
 };
 
@@ -216,11 +279,13 @@ struct Square {
   static constexpr const char* name = "square";
   template <class T>
   void forward(ForwardContext<T>& c) const {
-    xt::noalias(c.output()) = c.input(0) * c.input(0);
+    unary_forward(c, [](T x) { return x * x; });
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    c.accumulate_grad(0, T(2) * c.grad_output() * c.input(0));
+    const T* gy = c.grad_output().data();
+    const T* x = c.input(0).data();
+    detail::grad_elementwise(c, 0, [gy, x](std::size_t k) { return T(2) * gy[k] * x[k]; });
   }
 };
 

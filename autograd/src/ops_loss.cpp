@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "kernels.hpp"
+#include "simd.hpp"
 
 namespace tapegrad {
 namespace {
@@ -37,27 +38,25 @@ struct SoftmaxCrossEntropy {
                     std::to_string(r) + " is out of range for " + std::to_string(classes) +
                     " classes");
     }
-    const bool keep = c.requires_grad();
-    Tensor<T>* probs = nullptr;
-    if (keep) {
-      probs = &c.save(0);
-      probs->resize(x.shape());
-      c.save_indices().assign(targets->begin(), targets->end());
-    }
+    // Row by row: p = exp(x - max) once (vectorised), lse = max + log(sum p); the loss adds
+    // lse - x[target] in double, and p / sum is what backward needs. Without a gradient the
+    // probabilities land in the same kept buffer, so no step allocates.
+    Tensor<T>& probs = c.save(0);
+    if (probs.shape() != x.shape()) probs.resize(x.shape());
+    if (c.requires_grad()) c.save_indices().assign(targets->begin(), targets->end());
     double total = 0;
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = x.data() + r * classes;
+      T* p = probs.data() + r * classes;
       T m = -std::numeric_limits<T>::infinity();
       for (std::size_t j = 0; j < classes; ++j) m = std::max(m, row[j]);
-      double s = 0;
-      for (std::size_t j = 0; j < classes; ++j) s += std::exp(static_cast<double>(row[j] - m));
-      const double lse = static_cast<double>(m) + std::log(s);
-      total += lse - static_cast<double>(row[(*targets)[r]]);
-      if (keep) {
-        T* p = probs->data() + r * classes;
-        for (std::size_t j = 0; j < classes; ++j)
-          p[j] = static_cast<T>(std::exp(static_cast<double>(row[j]) - lse));
-      }
+      detail::simd::exp_shifted(p, row, m, classes);
+      T s = 0;
+      for (std::size_t j = 0; j < classes; ++j) s += p[j];
+      total += static_cast<double>(m) + std::log(static_cast<double>(s)) -
+               static_cast<double>(row[(*targets)[r]]);
+      const T inv = T(1) / s;
+      for (std::size_t j = 0; j < classes; ++j) p[j] *= inv;
     }
     Tensor<T>& y = c.output();
     y.resize(Shape{});
@@ -71,12 +70,14 @@ struct SoftmaxCrossEntropy {
     const T scale = c.grad_output()() / static_cast<T>(rows);
     bool fresh = false;
     T* gx = c.grad_buffer(0, fresh).data();
+    const T* pp = p.data();
+    const std::size_t n = rows * classes;
+    if (fresh)
+      for (std::size_t k = 0; k < n; ++k) gx[k] = scale * pp[k];
+    else
+      for (std::size_t k = 0; k < n; ++k) gx[k] += scale * pp[k];
     for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < classes; ++j) {
-        const std::size_t k = r * classes + j;
-        const T d = scale * (p.data()[k] - (static_cast<std::int64_t>(j) == t[r] ? T(1) : T(0)));
-        gx[k] = fresh ? d : gx[k] + d;
-      }
+      gx[r * classes + static_cast<std::size_t>(t[r])] -= scale;
   }
 };
 

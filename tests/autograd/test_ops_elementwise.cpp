@@ -563,6 +563,37 @@ BOOST_AUTO_TEST_CASE(ops_across_tapes_are_rejected) {
   BOOST_TEST(t2.size() == 1u);
 }
 
+// tanh, sigmoid and exp run whole SIMD batches and finish a short tail through a padded batch:
+// every length from 1 to 40 (tails of every size, on both sides of a batch) must agree with the
+// scalar functions, forward and backward.
+template <class T>
+void check_vectorised_functions(double tol) {
+  for (std::size_t n = 1; n <= 40; ++n) {
+    Tensor<T> x = Tensor<T>::from_shape({n});
+    for (std::size_t i = 0; i < n; ++i) x(i) = T(-6.0 + 12.0 * double(i) / double(n));
+    Tape<T> tape;
+    Var<T> v = tape.leaf(x);
+    Var<T> th = tanh(v), sg = sigmoid(v), ex = exp(v);
+    tape.backward(sum(th) + sum(sg) + sum(ex));
+    for (std::size_t i = 0; i < n; ++i) {
+      const double xi = double(x(i)), t = std::tanh(xi), s = 1 / (1 + std::exp(-xi)),
+                   e = std::exp(xi);
+      BOOST_TEST(std::fabs(double(th.value()(i)) - t) <= tol, "tanh n=" << n << " i=" << i);
+      BOOST_TEST(std::fabs(double(sg.value()(i)) - s) <= tol, "sigmoid n=" << n << " i=" << i);
+      BOOST_TEST(std::fabs(double(ex.value()(i)) - e) <= tol * e, "exp n=" << n << " i=" << i);
+      const double g = (1 - t * t) + s * (1 - s) + e;
+      // 1 - t^2 cancels near |x| = 6: an absolute bound there, relative elsewhere.
+      BOOST_TEST(std::fabs(double(v.grad()(i)) - g) <= 4 * tol * (1 + g),
+                 "grad n=" << n << " i=" << i);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(vectorised_functions_agree_with_scalar_ones_at_every_length) {
+  check_vectorised_functions<double>(1e-15);
+  check_vectorised_functions<float>(1e-6);
+}
+
 BOOST_AUTO_TEST_CASE(relu_passes_nan_through) {
   // A NaN pre-activation must stay visible (anomaly mode, loss curves), not become 0.
   Tape<double> tape;
