@@ -1,6 +1,7 @@
 // The workload of workload.hpp written with tapegrad's public API, the way a user would:
-// nn::RNNCell + nn::Linear, one-hot inputs as tape constants, one fused softmax_cross_entropy
-// over the concatenated logits of all T steps, nn::SGD, and one Tape reused (cleared) each step.
+// nn::RNN over the T steps, one-hot inputs as Tape::one_hot constants, nn::Linear over the
+// concatenated hidden states of all T steps, one fused softmax_cross_entropy, nn::SGD, and one
+// Tape reused (cleared) each step.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -16,7 +17,6 @@ namespace {
 using tapegrad::Indices;
 using tapegrad::Parameter;
 using tapegrad::Tape;
-using tapegrad::Tensor;
 using tapegrad::Var;
 
 void load(Parameter<float>& p, const std::vector<float>& values) {
@@ -27,7 +27,8 @@ void load(Parameter<float>& p, const std::vector<float>& values) {
 int run(const bench::Args& a) {
   const std::size_t H = a.H, B = a.B, T = a.T, V = a.V;
   tapegrad::nn::Rng rng(0);
-  tapegrad::nn::RNNCell<float> cell(V, H, rng);
+  tapegrad::nn::RNN<float> rnn(V, H, 1, rng);  // one layer
+  tapegrad::nn::RNNCell<float>& cell = rnn.layer(0);
   tapegrad::nn::Linear<float> out(H, V, rng);
   load(cell.weight_ih, bench::init_weight(bench::kWeightIH, H, V, H));
   load(cell.weight_hh, bench::init_weight(bench::kWeightHH, H, H, H));
@@ -36,27 +37,25 @@ int run(const bench::Args& a) {
   cell.bias_hh->value.fill(0.0f);
   out.bias->value.fill(0.0f);
 
-  std::vector<Parameter<float>*> params = cell.parameters();
+  std::vector<Parameter<float>*> params = rnn.parameters();
   for (Parameter<float>* p : out.parameters()) params.push_back(p);
   tapegrad::nn::SGD<float> sgd(params, bench::kLearningRate);
 
-  // The batch, prepared once as a data loader would: one [B, V] one-hot matrix per step.
+  // The batch, prepared once as a data loader would: the B characters at each step.
   const std::vector<std::int64_t> chars = bench::make_chars(B, T, V);
-  std::vector<Tensor<float>> xs;
-  for (std::size_t t = 0; t < T; ++t)
-    xs.push_back(tapegrad::one_hot<float>(bench::inputs_at(chars, B, T, t), V));
+  std::vector<Indices> inputs;
+  for (std::size_t t = 0; t < T; ++t) inputs.push_back(bench::inputs_at(chars, B, T, t));
   const Indices targets = bench::targets_time_major(chars, B, T);
 
   Tape<float> tape;
-  std::vector<Var<float>> logits;
+  std::vector<Var<float>> xs;
   auto step = [&]() -> float {
-    logits.clear();
-    Var<float> h = cell.zero_state(tape, B);
-    for (std::size_t t = 0; t < T; ++t) {
-      h = cell(tape.constant(xs[t]), h);
-      logits.push_back(out(h));
-    }
-    Var<float> loss = tapegrad::softmax_cross_entropy(tapegrad::concat(logits, 0), targets);
+    xs.clear();
+    for (const Indices& in : inputs) xs.push_back(tape.one_hot(in, V));  // [B, V] each
+    // Every step's hidden state [B, H], then the head over all T*B of them at once.
+    auto seq = rnn(xs);
+    Var<float> logits = out(tapegrad::concat(seq.outputs, 0));
+    Var<float> loss = tapegrad::softmax_cross_entropy(logits, targets);
     const float value = loss.item();
     tape.backward(loss);
     sgd.step();

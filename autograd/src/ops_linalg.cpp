@@ -80,7 +80,8 @@ MatmulDims matmul_dims(const Tensor<T>& a, const Tensor<T>& b) {
   return {};
 }
 
-// Y = A B;  dA += dY B^T,  dB += A^T dY  (each a GEMM accumulating in place: beta = 1)
+// Y = A B;  dA += dY B^T,  dB += A^T dY  (each a GEMM accumulating in place: beta = 1).
+// A one-hot A (Tape::one_hot, 2-D) selects rows: Y[r] = B[idx[r]], dB[idx[r]] += dY[r].
 struct Matmul {
   static constexpr const char* name = "matmul";
   template <class T>
@@ -93,6 +94,11 @@ struct Matmul {
       y.resize({d.n, d.m});
     else
       y.resize({a.shape()[0], a.shape()[1], d.m});
+    if (const Indices* hot = c.one_hot_input(0); hot && d.batch == 1) {
+      for (std::size_t r = 0; r < d.n; ++r)
+        std::memcpy(y.data() + r * d.m, b.data() + (*hot)[r] * d.m, d.m * sizeof(T));
+      return;
+    }
     for (std::size_t i = 0; i < d.batch; ++i)
       gemm(false, false, d.n, d.m, d.k, a.data() + i * d.n * d.k, b.data() + i * d.k * d.m, T(0),
            y.data() + i * d.n * d.m);
@@ -113,6 +119,12 @@ struct Matmul {
     }
     if (c.needs_grad(1)) {
       T* gb = c.grad_buffer(1, fresh).data();
+      if (const Indices* hot = c.one_hot_input(0); hot && d.batch == 1) {
+        if (fresh) std::fill(gb, gb + d.k * d.m, T(0));
+        for (std::size_t r = 0; r < d.n; ++r)
+          detail::add_into(gb + (*hot)[r] * d.m, gy.data() + r * d.m, d.m, false);
+        return;
+      }
       const T beta = fresh ? T(0) : T(1);
       for (std::size_t i = 0; i < d.batch; ++i)
         gemm(true, false, d.k, d.m, d.n, a.data() + i * d.n * d.k, gy.data() + i * d.n * d.m, beta,
@@ -121,34 +133,61 @@ struct Matmul {
   }
 };
 
-// y = x W^T (+ b), W stored [out, in] as in PyTorch;  dx += dy W,  dW += dy^T x,  db += sum_rows
-// dy. The weight is used transposed inside the GEMM, never copied.
+// y = x W^T (+ b) (+ addend), W stored [out, in] as in PyTorch;  dx += dy W,  dW += dy^T x,
+// db += sum_rows dy,  d_addend += dy. The weight is used transposed inside the GEMM, never
+// copied; an addend (PyTorch's addmm) is copied into y first and the GEMM adds onto it (beta 1).
+// A one-hot x (Tape::one_hot) selects one column of W per row: y gathers W[:, idx[r]] and dW
+// scatter-adds dy into those columns -- the GEMM would multiply by V - 1 zeros per row.
 struct Linear {
   static constexpr const char* name = "linear";
+  bool bias, addend;
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
     const Tensor<T>& w = c.input(1);
-    const bool bias = c.num_inputs() == 3;
-    if ((x.dimension() != 2 && x.dimension() != 3) || w.dimension() != 2 ||
-        x.shape()[x.dimension() - 1] != w.shape()[1] ||
-        (bias && (c.input(2).dimension() != 1 || c.input(2).shape()[0] != w.shape()[0])))
+    const bool shapes_ok =
+        (x.dimension() == 2 || x.dimension() == 3) && w.dimension() == 2 &&
+        x.shape()[x.dimension() - 1] == w.shape()[1] &&
+        (!bias || (c.input(2).dimension() == 1 && c.input(2).shape()[0] == w.shape()[0]));
+    if (!shapes_ok)
       throw Error(std::string("linear: expected x [n, in] (or [b, n, in]), weight [out, in] and "
                               "bias [out]; got x ") +
                   shape_str(x.shape()) + ", weight " + shape_str(w.shape()) +
                   (bias ? ", bias " + shape_str(c.input(2).shape()) : std::string()));
     const std::size_t out = w.shape()[0], in = w.shape()[1],
                       rows = x.size() / std::max<std::size_t>(in, 1);
-    Shape s = x.shape();
-    s.back() = out;
     Tensor<T>& y = c.output();
-    y.resize(s);
-    gemm(false, true, rows, out, in, x.data(), w.data(), T(0), y.data());
-    if (bias) {
-      const T* b = c.input(2).data();
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < out; ++j) y.data()[r * out + j] += b[j];
+    if (y.dimension() != x.dimension() ||
+        !std::equal(x.shape().begin(), x.shape().end() - 1, y.shape().begin()) ||
+        y.shape().back() != out) {
+      Shape s = x.shape();
+      s.back() = out;
+      y.resize(s);
     }
+    const T* a = addend ? c.input(bias ? 3 : 2).data() : nullptr;
+    if (addend && c.input(bias ? 3 : 2).shape() != y.shape())
+      throw Error("linear: the addend must have the output's shape " + shape_str(y.shape()) +
+                  ", got " + shape_str(c.input(bias ? 3 : 2).shape()));
+    const T* b = bias ? c.input(2).data() : nullptr;
+    T* yd = y.data();
+    // y = addend + b first (or zeros), then the product is added onto it.
+    if (a && b)
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < out; ++j) yd[r * out + j] = a[r * out + j] + b[j];
+    else if (a)
+      std::memcpy(yd, a, rows * out * sizeof(T));
+    else if (b)
+      for (std::size_t r = 0; r < rows; ++r) std::memcpy(yd + r * out, b, out * sizeof(T));
+    if (const Indices* hot = c.one_hot_input(0)) {
+      if (!a && !b) std::fill(yd, yd + rows * out, T(0));
+      // W's rows are read in order; the rows of y are revisited once per output unit.
+      for (std::size_t j = 0; j < out; ++j) {
+        const T* wj = w.data() + j * in;
+        for (std::size_t r = 0; r < rows; ++r) yd[r * out + j] += wj[(*hot)[r]];
+      }
+      return;
+    }
+    gemm(false, true, rows, out, in, x.data(), w.data(), (a || b) ? T(1) : T(0), yd);
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
@@ -164,13 +203,26 @@ struct Linear {
     }
     if (c.needs_grad(1)) {
       T* gw = c.grad_buffer(1, fresh).data();
-      gemm(true, false, out, in, rows, gy, x.data(), fresh ? T(0) : T(1), gw);
+      if (const Indices* hot = c.one_hot_input(0)) {
+        if (fresh) std::fill(gw, gw + out * in, T(0));
+        for (std::size_t j = 0; j < out; ++j) {
+          T* gwj = gw + j * in;
+          for (std::size_t r = 0; r < rows; ++r) gwj[(*hot)[r]] += gy[r * out + j];
+        }
+      } else {
+        gemm(true, false, out, in, rows, gy, x.data(), fresh ? T(0) : T(1), gw);
+      }
     }
-    if (c.num_inputs() == 3 && c.needs_grad(2)) {
+    if (bias && c.needs_grad(2)) {
       T* gb = c.grad_buffer(2, fresh).data();
       if (fresh) std::fill(gb, gb + out, T(0));
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = 0; j < out; ++j) gb[j] += gy[r * out + j];
+    }
+    const std::size_t ia = bias ? 3 : 2;
+    if (addend && c.needs_grad(ia)) {
+      T* ga = c.grad_buffer(ia, fresh).data();
+      detail::add_into(ga, gy, rows * out, fresh);
     }
   }
 };
@@ -202,12 +254,17 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& weight) {
-  return apply(Linear{}, x, weight);
+  return apply(Linear{false, false}, x, weight);
 }
 
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias) {
-  return apply(Linear{}, x, weight, bias);
+  return apply(Linear{true, false}, x, weight, bias);
+}
+
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, const Var<T>& addend) {
+  return apply(Linear{true, true}, x, weight, bias, addend);
 }
 
 template <class T>
@@ -239,6 +296,10 @@ TAPEGRAD_INSTANTIATE(Var<float> linear(const Var<float>&, const Var<float>&),
                      Var<double> linear(const Var<double>&, const Var<double>&))
 TAPEGRAD_INSTANTIATE(Var<float> linear(const Var<float>&, const Var<float>&, const Var<float>&),
                      Var<double> linear(const Var<double>&, const Var<double>&, const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> linear(const Var<float>&, const Var<float>&, const Var<float>&,
+                                       const Var<float>&),
+                     Var<double> linear(const Var<double>&, const Var<double>&, const Var<double>&,
+                                        const Var<double>&))
 TAPEGRAD_INSTANTIATE(Var<float> transpose(const Var<float>&, const std::vector<std::size_t>&),
                      Var<double> transpose(const Var<double>&, const std::vector<std::size_t>&))
 

@@ -372,4 +372,158 @@ BOOST_AUTO_TEST_CASE(linear_with_mismatched_shapes_is_reported) {
   BOOST_CHECK_EXCEPTION(linear(x, w2, b2), Error, mentions({"linear", "bias [5]"}));
 }
 
+// ---- linear with an addend (addmm) ----
+
+// addend + x W^T + b with the values of the hand-computed case above and addend [[1, -1, 2]]:
+// [[1.1, 0.2, 6.8]] + [[1, -1, 2]] = [[2.1, -0.8, 8.8]].
+BOOST_AUTO_TEST_CASE(linear_with_addend_adds_it_to_the_product) {
+  Tape<float> tape;
+  Var<float> x = tape.constant(Tensor<float>{{1.f, 2.f}});
+  Var<float> w = tape.constant(Tensor<float>{{1.f, 0.f}, {2.f, -1.f}, {0.5f, 3.f}});
+  Var<float> b = tape.constant(Tensor<float>{0.1f, 0.2f, 0.3f});
+  Var<float> a = tape.constant(Tensor<float>{{1.f, -1.f, 2.f}});
+  Var<float> y = linear(x, w, b, a);
+  BOOST_TEST(std::string(y.op_name()) == "linear");
+  check_tensor(y.value(), Tensor<float>{{2.1f, -0.8f, 8.8f}}, 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(linear_with_addend_passes_the_gradient_to_the_addend) {
+  // L = sum(y * [[1, 2, 3], [4, 5, 6]]): the addend's gradient is that weighting itself, and the
+  // other gradients are those of linear without the addend.
+  Tape<double> tape;
+  Var<double> x = tape.leaf(Tensor<double>{{1., 2.}, {3., 4.}});
+  Var<double> w = tape.leaf(Tensor<double>{{1., 0.}, {2., -1.}, {0.5, 3.}});
+  Var<double> b = tape.leaf(Tensor<double>{0.1, 0.2, 0.3});
+  Var<double> a = tape.leaf(Tensor<double>{{7., 8., 9.}, {-1., -2., -3.}});
+  Var<double> k = tape.constant(Tensor<double>{{1., 2., 3.}, {4., 5., 6.}});
+  tape.backward(sum(linear(x, w, b, a) * k));
+  check_tensor(a.grad(), Tensor<double>{{1., 2., 3.}, {4., 5., 6.}});
+  check_tensor(b.grad(), Tensor<double>{5., 7., 9.});
+  // dx = k W: row 0 = 1*[1,0] + 2*[2,-1] + 3*[0.5,3] = [6.5, 7]; row 1 = [17, 13]
+  check_tensor(x.grad(), Tensor<double>{{6.5, 7.}, {17., 13.}});
+  // dW = k^T x: [1*[1,2] + 4*[3,4], 2*[1,2] + 5*[3,4], 3*[1,2] + 6*[3,4]]
+  check_tensor(w.grad(), Tensor<double>{{13., 18.}, {17., 24.}, {21., 30.}});
+}
+
+TAPEGRAD_GRADIENT_TEST(linear_with_addend_gradient, "linear") {
+  std::mt19937_64 rng(37);
+  Parameter<double> x(random_tensor({3, 4}, rng)), w(random_tensor({5, 4}, rng)),
+      b(random_tensor({5}, rng)), a(random_tensor({3, 5}, rng));
+  check_gradients(
+      "linear",
+      [&](Tape<double>& t) { return linear(t.param(x), t.param(w), t.param(b), t.param(a)); },
+      {&x, &w, &b, &a});
+  // Through BLAS (beta = 1 onto the copied addend) rather than the small-product loop.
+  Parameter<double> xb(random_tensor({16, 64}, rng)), wb(random_tensor({32, 64}, rng)),
+      bb(random_tensor({32}, rng)), ab(random_tensor({16, 32}, rng));
+  GradcheckOptions o;
+  o.directions = 4;
+  check_gradients(
+      "linear",
+      [&](Tape<double>& t) { return linear(t.param(xb), t.param(wb), t.param(bb), t.param(ab)); },
+      {&xb, &wb, &bb, &ab}, o);
+}
+
+BOOST_AUTO_TEST_CASE(linear_with_an_addend_of_the_wrong_shape_is_reported) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(full<double>({2, 3}, 1.0));
+  Var<double> w = tape.constant(full<double>({4, 3}, 1.0));
+  Var<double> b = tape.constant(full<double>({4}, 1.0));
+  const std::size_t before = tape.size();
+  Var<double> a = tape.constant(full<double>({4}, 1.0));  // would broadcast, but must not
+  BOOST_CHECK_EXCEPTION(linear(x, w, b, a), Error,
+                        mentions({"linear", "addend", "[2, 4]", "got [4]"}));
+  BOOST_TEST(tape.size() == before + 1);
+}
+
+// ---- one-hot inputs (Tape::one_hot): gathers instead of GEMMs, same values and gradients ----
+
+BOOST_AUTO_TEST_CASE(tape_one_hot_is_the_one_hot_matrix_and_a_constant) {
+  Tape<float> tape;
+  Var<float> x = tape.one_hot(Indices{2, 0, 2}, 4);
+  check_tensor(x.value(),
+               Tensor<float>{{0.f, 0.f, 1.f, 0.f}, {1.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 1.f, 0.f}});
+  BOOST_TEST(!x.requires_grad());
+  BOOST_TEST(std::string(x.op_name()) == "constant");
+  // Ops that know nothing of one-hot read it as the dense constant it is.
+  check_tensor(sum(x, 0).value(), Tensor<float>{1.f, 0.f, 2.f, 0.f});
+}
+
+BOOST_AUTO_TEST_CASE(tape_one_hot_rejects_indices_out_of_range) {
+  Tape<double> tape;
+  BOOST_CHECK_EXCEPTION(tape.one_hot(Indices{1, 4}, 4), Error,
+                        mentions({"Tape::one_hot", "index 4 at position 1", "4 classes"}));
+  BOOST_CHECK_EXCEPTION(tape.one_hot(Indices{-1}, 4), Error,
+                        mentions({"Tape::one_hot", "index -1 at position 0"}));
+  BOOST_TEST(tape.size() == 0u);
+}
+
+// linear / matmul with a one-hot input give exactly what they give for the same matrix held as
+// an ordinary constant, forward and backward, with and without bias and addend, on a tape that
+// is reused (the one-hot node's buffers are recycled) and with repeated indices (whose
+// gradients must accumulate into the same weight column).
+template <class T>
+void check_one_hot_matches_dense(std::size_t rows, std::size_t classes, std::size_t out,
+                                 double tol) {
+  std::mt19937_64 rng(rows * 131 + classes);
+  Indices idx(rows);
+  for (std::size_t r = 0; r < rows; ++r) idx[r] = std::int64_t((r * 7 + 3) % classes);
+  idx[rows - 1] = idx[0];  // a repeated class
+  const Tensor<T> w0(random_tensor({out, classes}, rng)), b0(random_tensor({out}, rng)),
+      a0(random_tensor({rows, out}, rng)), m0(random_tensor({classes, out}, rng)),
+      k(random_tensor({rows, out}, rng));
+  struct Result {
+    Tensor<T> y1, y2, y3, y4, gw, gb, ga, gm;
+  };
+  Tape<T> tape;
+  auto run = [&](bool sparse) {
+    Parameter<T> w(w0), b(b0), a(a0), m(m0);
+    Result r;
+    for (int repeat = 0; repeat < 2; ++repeat) {  // the second pass reuses every buffer
+      tape.clear();
+      w.zero_grad(), b.zero_grad(), a.zero_grad(), m.zero_grad();
+      Var<T> x =
+          sparse ? tape.one_hot(idx, classes) : tape.constant(tapegrad::one_hot<T>(idx, classes));
+      Var<T> kk = tape.constant(k);
+      Var<T> y1 = linear(x, tape.param(w));
+      Var<T> y2 = linear(x, tape.param(w), tape.param(b));
+      Var<T> y3 = linear(x, tape.param(w), tape.param(b), tape.param(a));
+      Var<T> y4 = matmul(x, tape.param(m));
+      tape.backward(sum((y1 + y2 + y3 + y4) * kk));
+      r = {y1.value(), y2.value(), y3.value(), y4.value(), w.grad, b.grad, a.grad, m.grad};
+    }
+    return r;
+  };
+  const Result dense = run(false), sparse = run(true);
+  check_tensor(sparse.y1, dense.y1, tol);
+  check_tensor(sparse.y2, dense.y2, tol);
+  check_tensor(sparse.y3, dense.y3, tol);
+  check_tensor(sparse.y4, dense.y4, tol);
+  check_tensor(sparse.gw, dense.gw, tol);
+  check_tensor(sparse.gb, dense.gb, tol);
+  check_tensor(sparse.ga, dense.ga, tol);
+  check_tensor(sparse.gm, dense.gm, tol);
+}
+
+BOOST_AUTO_TEST_CASE(one_hot_linear_and_matmul_match_the_dense_product) {
+  check_one_hot_matches_dense<double>(5, 4, 3, 1e-14);     // the small-product loop's sizes
+  check_one_hot_matches_dense<double>(32, 65, 40, 1e-13);  // BLAS sizes for the dense twin
+  check_one_hot_matches_dense<float>(32, 65, 40, 1e-5);
+  check_one_hot_matches_dense<float>(1, 5, 5, 1e-6);
+}
+
+TAPEGRAD_GRADIENT_TEST(linear_of_a_one_hot_input_gradient, "linear") {
+  std::mt19937_64 rng(41);
+  Parameter<double> w(random_tensor({6, 5}, rng)), b(random_tensor({6}, rng)),
+      a(random_tensor({4, 6}, rng)), m(random_tensor({5, 3}, rng));
+  const Indices idx{4, 0, 4, 2};
+  check_gradients("linear",
+                  [&](Tape<double>& t) {
+                    return linear(t.one_hot(idx, 5), t.param(w), t.param(b), t.param(a));
+                  },
+                  {&w, &b, &a});
+  check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.one_hot(idx, 5), t.param(m)); },
+                  {&m});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -219,6 +219,50 @@ BOOST_AUTO_TEST_CASE(op_names_list_the_recorded_computation) {
   BOOST_CHECK_THROW(tape.op_name(4), Error);
 }
 
+BOOST_AUTO_TEST_CASE(a_parameter_bound_twice_is_one_node_until_the_tape_is_cleared) {
+  // A weight used at every time step binds to one node; its gradient is the sum of its uses.
+  Parameter<double> w(Tensor<double>{2.}, "w");
+  Tape<double> tape;
+  Var<double> a = tape.param(w);
+  Var<double> x = tape.constant(Tensor<double>{3.});
+  Var<double> b = tape.param(w);
+  BOOST_TEST(a.index() == b.index());
+  BOOST_TEST(tape.size() == 2u);
+  tape.backward(sum(a * x + b * b));  // d/dw (3w + w^2) = 3 + 2w = 7
+  BOOST_TEST(w.grad(0) == 7.0);
+  // After clear() the old node is gone: binding records a new one (at position 0 again).
+  tape.clear();
+  Var<double> x2 = tape.constant(Tensor<double>{1.});
+  Var<double> c = tape.param(w);
+  BOOST_TEST(c.index() == 1u);
+  BOOST_TEST(x2.index() == 0u);
+  // A copy of the parameter is a parameter of its own: it must not share w's node or gradient.
+  Parameter<double> copy = w;
+  Var<double> d = tape.param(copy);
+  BOOST_TEST(d.index() != c.index());
+  w.zero_grad();
+  copy.zero_grad();
+  tape.backward(sum(d * 5.0));
+  BOOST_TEST(copy.grad(0) == 5.0);
+  BOOST_TEST(w.grad(0) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_parameter_bound_under_no_grad_is_bound_again_with_grad) {
+  Parameter<double> w(Tensor<double>{2.}, "w");
+  Tape<double> tape;
+  Var<double> frozen;
+  {
+    NoGradGuard guard;
+    frozen = tape.param(w);
+  }
+  Var<double> live = tape.param(w);
+  BOOST_TEST(!frozen.requires_grad());
+  BOOST_TEST(live.requires_grad());
+  BOOST_TEST(live.index() != frozen.index());
+  tape.backward(sum(live * frozen));  // only the live use is differentiated: dw = frozen = 2
+  BOOST_TEST(w.grad(0) == 2.0);
+}
+
 // A small recurrent model trained for 10,000 steps: after warm-up, the tape neither grows nor
 // reallocates (every node keeps its buffer address), and the process's heap and resident memory
 // stay where they were.

@@ -54,7 +54,8 @@ Var<T> sqrt(const Var<T>& x);
 
 // ---- linear algebra ----
 /// [n,k] x [k,m] -> [n,m] through BLAS; [b,n,k] x [b,k,m] -> [b,n,m] (batched);
-/// [b,n,k] x [k,m] -> [b,n,m] (one weight for the whole batch).
+/// [b,n,k] x [k,m] -> [b,n,m] (one weight for the whole batch). With a Tape::one_hot a, the
+/// product is a row gather of b (and linear's a column gather of the weight): no GEMM.
 template <class T>
 Var<T> matmul(const Var<T>& a, const Var<T>& b);
 /// x W^T (+ b) with the weight stored [out, in] as in PyTorch: x [n, in] or [b, n, in].
@@ -63,6 +64,10 @@ template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& weight);
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias);
+/// addend + x W^T + b (PyTorch's addmm): the addend, shaped like the output, is copied into the
+/// output and the GEMM adds onto it, so an RNN step h W_hh^T + b_hh + (x W_ih^T + b_ih) is one op.
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, const Var<T>& addend);
 /// Permutes axes; with no permutation, reverses them (a matrix's transpose).
 template <class T>
 Var<T> transpose(const Var<T>& x, const std::vector<std::size_t>& perm = {});

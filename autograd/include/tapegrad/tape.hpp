@@ -51,6 +51,11 @@ struct Parameter {
     if (grad.shape() != value.shape()) grad.resize(value.shape());
     grad.fill(T(0));
   }
+
+  // Where Tape::param last bound this parameter. Binding it again on the same tape before the
+  // next clear() returns that node, so a weight used at every time step is one node, not T.
+  const void* bound_tape = nullptr;
+  std::uint32_t bound_index = 0;
 };
 
 /// While one of these lives (on this thread), ops record values but nothing requires a gradient:
@@ -112,6 +117,7 @@ struct Node {
   NodeKind kind = NodeKind::constant;
   bool requires_grad = false;
   bool grad_live = false;  // grad holds this backward pass's sum (else it is stale)
+  bool one_hot = false;    // a constant made by Tape::one_hot: saved_indices holds its columns
   std::uint32_t in_begin = 0, in_count = 0;
   const OpInfo<T>* op = nullptr;
   Parameter<T>* param = nullptr;
@@ -179,6 +185,11 @@ class Tape {
 
   /// A value that never receives a gradient (data, targets).
   Var<T> constant(const Tensor<T>& value) { return leaf_node(value, detail::NodeKind::constant); }
+  /// The constant one_hot(indices, classes) [indices.size(), classes] that also remembers its
+  /// indices, so that linear() and matmul() consuming it gather rows or columns of the weight
+  /// instead of multiplying by zeros (and their backward scatter-adds). The full matrix is
+  /// still its value(), so every other op reads it as an ordinary constant.
+  Var<T> one_hot(const Indices& indices, std::size_t classes);
   /// A value that receives a gradient, read with Var::grad() after backward().
   Var<T> leaf(const Tensor<T>& value) { return leaf_node(value, detail::NodeKind::leaf); }
   /// Binds a parameter for this step; backward() adds into p.grad. p must outlive the step.
@@ -250,6 +261,11 @@ class ForwardContext {
     return saved[k];
   }
   Indices& save_indices() { return tape_.nodes_[index_].saved_indices; }
+  /// The indices of input i when it is a Tape::one_hot constant, else nullptr.
+  const Indices* one_hot_input(std::size_t i) const {
+    const detail::Node<T>& in = tape_.nodes_[tape_.edges_[node().in_begin + i]];
+    return in.one_hot ? &in.saved_indices : nullptr;
+  }
   /// False under NoGradGuard or when no input needs a gradient: saving can then be skipped.
   bool requires_grad() const { return node().requires_grad; }
 
@@ -274,6 +290,11 @@ class BackwardContext {
   const Tensor<T>& saved(std::size_t k) const { return node().saved[k]; }
   const Indices& saved_indices() const { return node().saved_indices; }
   bool needs_grad(std::size_t i) const { return tape_.nodes_[input_index(i)].requires_grad; }
+  /// The indices of input i when it is a Tape::one_hot constant, else nullptr.
+  const Indices* one_hot_input(std::size_t i) const {
+    const detail::Node<T>& in = tape_.nodes_[input_index(i)];
+    return in.one_hot ? &in.saved_indices : nullptr;
+  }
 
   /// grad(input i) += expr. expr may have the broadcast shape of the op's output: it is summed
   /// back to the input's shape. Does nothing when input i needs no gradient.
@@ -415,6 +436,7 @@ std::uint32_t Tape<T>::push_node(detail::NodeKind kind) {
   n.param = nullptr;
   n.in_begin = n.in_count = 0;
   n.grad_live = false;
+  n.one_hot = false;
   return static_cast<std::uint32_t>(size_++);
 }
 
@@ -429,9 +451,39 @@ Var<T> Tape<T>::leaf_node(const Tensor<T>& value, detail::NodeKind kind) {
 }
 
 template <class T>
+Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
+  for (std::size_t r = 0; r < indices.size(); ++r)
+    if (indices[r] < 0 || static_cast<std::size_t>(indices[r]) >= classes)
+      throw Error("Tape::one_hot: index " + std::to_string(indices[r]) + " at position " +
+                  std::to_string(r) + " is out of range for " + std::to_string(classes) +
+                  " classes");
+  const std::uint32_t idx = push_node(detail::NodeKind::constant);
+  detail::Node<T>& n = nodes_[idx];
+  Shape shape(2);
+  shape[0] = indices.size();
+  shape[1] = classes;
+  if (n.value.shape() != shape) n.value.resize(shape);
+  n.value.fill(T(0));
+  for (std::size_t r = 0; r < indices.size(); ++r)
+    n.value.data()[r * classes + static_cast<std::size_t>(indices[r])] = T(1);
+  n.saved_indices.assign(indices.begin(), indices.end());
+  n.one_hot = true;
+  n.requires_grad = false;
+  return var(idx);
+}
+
+template <class T>
 Var<T> Tape<T>::param(Parameter<T>& p) {
   if (p.grad.shape() != p.value.shape()) p.zero_grad();
+  if (p.bound_tape == this && p.bound_index < size_) {
+    // Still the node that binds p (not a copy of p, nor a node recorded after a clear())?
+    const detail::Node<T>& n = nodes_[p.bound_index];
+    if (n.kind == detail::NodeKind::parameter && n.param == &p && n.requires_grad == grad_enabled())
+      return var(p.bound_index);
+  }
   const std::uint32_t idx = push_node(detail::NodeKind::parameter);
+  p.bound_tape = this;
+  p.bound_index = idx;
   detail::Node<T>& n = nodes_[idx];
   n.param = &p;
   n.requires_grad = grad_enabled();

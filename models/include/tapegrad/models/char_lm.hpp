@@ -88,8 +88,7 @@ class CharLM : public nn::Module<T> {
     std::vector<Var<T>> xs;
     for (const Indices& s : steps) {
       if (s.size() != batch) throw Error("CharLM: every time step must hold the same batch size");
-      xs.push_back(embedding ? (*embedding)(tape, s)
-                             : tape.constant(one_hot<T>(s, vocabulary_size)));
+      xs.push_back(embedding ? (*embedding)(tape, s) : tape.one_hot(s, vocabulary_size));
     }
     std::vector<Var<T>> outputs;
     auto run = [&](const auto& stack, auto make_state, auto store) {

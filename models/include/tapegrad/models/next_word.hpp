@@ -74,7 +74,7 @@ class NextWordModel : public nn::Module<T> {
       if (w < 0 || static_cast<std::size_t>(w) >= V)
         throw Error("NextWordModel: word index " + std::to_string(w) +
                     " is outside the vocabulary of " + std::to_string(V));
-      tr.x.push_back(input == Input::one_hot ? tape.constant(one_hot<T>({w}, V))
+      tr.x.push_back(input == Input::one_hot ? tape.one_hot(Indices{w}, V)
                                              : gather_rows(tape.param(*embed), Indices{w}));
       tr.h_prev.push_back(reshape(h, {1, static_cast<std::ptrdiff_t>(H)}));
       tr.a.push_back(linear(tr.x.back(), wxh, bh) + linear(tr.h_prev.back(), whh));

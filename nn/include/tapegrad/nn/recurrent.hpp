@@ -70,6 +70,13 @@ class RecurrentWeights : public Module<T> {
     return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh))
                    : linear(h, t.param(weight_hh));
   }
+  // input_part(x) + hidden_part(h) as two ops, not three: the hidden GEMM adds onto the input
+  // part (linear's addend), which saves a node and a pass over the gates at every step.
+  Var<T> both_parts(const Var<T>& x, const Var<T>& h) const {
+    Tape<T>& t = h.tape();
+    return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh), input_part(x))
+                   : input_part(x) + linear(h, t.param(weight_hh));
+  }
 };
 
 /// h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
@@ -82,7 +89,7 @@ class RNNCell : public RecurrentWeights<T> {
   /// x [batch, input], h [batch, hidden] -> h' [batch, hidden]
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("RNNCell", x.shape(), this->input_size);
-    return tanh(this->input_part(x) + this->hidden_part(h));
+    return tanh(this->both_parts(x, h));
   }
   State zero_state(Tape<T>& t, std::size_t batch) const {
     return t.constant(zeros<T>({batch, this->hidden_size}));
@@ -104,7 +111,7 @@ class LSTMCell : public RecurrentWeights<T> {
   State operator()(const Var<T>& x, const State& s) const {
     detail::check_batch("LSTMCell", x.shape(), this->input_size);
     const std::size_t H = this->hidden_size;
-    Var<T> gates = this->input_part(x) + this->hidden_part(s.h);
+    Var<T> gates = this->both_parts(x, s.h);
     Var<T> i = sigmoid(slice(gates, 1, 0, H));
     Var<T> f = sigmoid(slice(gates, 1, H, 2 * H));
     Var<T> g = tanh(slice(gates, 1, 2 * H, 3 * H));
