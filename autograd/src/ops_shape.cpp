@@ -27,6 +27,8 @@ struct Reshape {
 };
 
 // y = x[..., start:stop:step, ...] along axis;  dx[those positions] += gy
+// With step 1 the selected part of each outer row is one contiguous run of count * inner
+// elements (an LSTM's gate block is a run of H in every row): one copy per row, not per element.
 struct Slice {
   static constexpr const char* name = "slice";
   std::size_t axis, start, count, step;
@@ -36,18 +38,38 @@ struct Slice {
     Shape s = x.shape();
     const detail::AxisSplit a = detail::split_at(s, axis);
     s[axis] = count;
-    Tensor<T>& y = c.output();
-    y.resize(s);
+    T* y = detail::output_shaped(c, s).data();
+    if (step == 1) {
+      const std::size_t run = count * a.inner;
+      for (std::size_t o = 0; o < a.outer; ++o)
+        std::memcpy(y + o * run, x.data() + (o * a.len + start) * a.inner, run * sizeof(T));
+      return;
+    }
     for (std::size_t o = 0; o < a.outer; ++o)
       for (std::size_t j = 0; j < count; ++j)
-        std::memcpy(y.data() + (o * count + j) * a.inner,
+        std::memcpy(y + (o * count + j) * a.inner,
                     x.data() + (o * a.len + start + j * step) * a.inner, a.inner * sizeof(T));
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
     const detail::AxisSplit a = detail::split_at(c.input(0).shape(), axis);
-    Tensor<T>& g = c.grad_buffer_zeroed(0);
     const T* gy = c.grad_output().data();
+    if (step == 1) {
+      // A fresh gradient buffer is written whole: zeros outside the slice, gy inside it.
+      bool fresh = false;
+      T* g = c.grad_buffer(0, fresh).data();
+      const std::size_t run = count * a.inner, row = a.len * a.inner, lead = start * a.inner;
+      for (std::size_t o = 0; o < a.outer; ++o) {
+        T* go = g + o * row;
+        if (fresh) {
+          std::fill(go, go + lead, T(0));
+          std::fill(go + lead + run, go + row, T(0));
+        }
+        detail::add_into(go + lead, gy + o * run, run, fresh);
+      }
+      return;
+    }
+    Tensor<T>& g = c.grad_buffer_zeroed(0);
     for (std::size_t o = 0; o < a.outer; ++o)
       for (std::size_t j = 0; j < count; ++j)
         detail::add_into(g.data() + (o * a.len + start + j * step) * a.inner,

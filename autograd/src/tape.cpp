@@ -124,13 +124,17 @@ void Tape<T>::backward(const Var<T>& loss) {
     throw Error("backward: the output has shape " + shape_str(v.shape()) +
                 "; backward() without a seed needs a single-element output (pass a seed "
                 "gradient of the output's shape for anything else)");
-  Tensor<T> seed = Tensor<T>::from_shape(v.shape());
-  seed.fill(T(1));
-  backward(loss, seed);
+  run_backward(loss, nullptr);
 }
 
 template <class T>
 void Tape<T>::backward(const Var<T>& output, const Tensor<T>& seed) {
+  run_backward(output, &seed);
+}
+
+// seed == nullptr: a single-element output seeded with 1 (no seed tensor is built).
+template <class T>
+void Tape<T>::run_backward(const Var<T>& output, const Tensor<T>* seed) {
   if (&output.tape() != this) throw Error("backward: the output Var belongs to another tape");
   if (released_)
     throw Error(
@@ -143,17 +147,19 @@ void Tape<T>::backward(const Var<T>& output, const Tensor<T>& seed) {
                 std::to_string(top) +
                 ") does not require a gradient: it depends on no leaf or parameter, or was "
                 "computed under NoGradGuard");
-  if (seed.shape() != out.val().shape())
-    throw Error("backward: seed gradient has shape " + shape_str(seed.shape()) +
+  if (seed && seed->shape() != out.val().shape())
+    throw Error("backward: seed gradient has shape " + shape_str(seed->shape()) +
                 ", the output has shape " + shape_str(out.val().shape()));
   for (std::size_t i = 0; i <= top; ++i) nodes_[i].grad_live = false;
   released_ = true;
   bool fresh = false;
   Tensor<T>& g = grad_buffer(top, fresh);
-  if (fresh)
-    xt::noalias(g) = seed;
+  if (!seed)
+    *g.data() = fresh ? T(1) : *g.data() + T(1);
+  else if (fresh)
+    xt::noalias(g) = *seed;
   else
-    xt::noalias(g) += seed;
+    xt::noalias(g) += *seed;
   for (std::uint32_t i = top + 1; i-- > 0;) {
     detail::Node<T>& n = nodes_[i];
     if (n.kind != detail::NodeKind::op || !n.requires_grad || !n.grad_live) continue;
@@ -174,7 +180,7 @@ void Tape<T>::clear() {
 template <class T>
 void Tape<T>::release_memory() {
   clear();
-  std::deque<detail::Node<T>>().swap(nodes_);
+  nodes_.release();
   std::vector<std::uint32_t>().swap(edges_);
   scratch_ = Tensor<T>();
 }

@@ -49,14 +49,16 @@ inline std::pair<double, double> fans(const Shape& shape) {
 
 template <class T>
 Tensor<T> uniform(const Shape& shape, double lo, double hi, Rng& rng) {
-  Tensor<T> t = Tensor<T>::from_shape(shape);
+  Tensor<T> t;
+  t.resize(shape);  // not from_shape: g++ 12 warns (falsely) in its inlined shape copy
   for (T& v : t) v = static_cast<T>(rng.uniform(lo, hi));
   return t;
 }
 
 template <class T>
 Tensor<T> normal(const Shape& shape, double mean, double stddev, Rng& rng) {
-  Tensor<T> t = Tensor<T>::from_shape(shape);
+  Tensor<T> t;
+  t.resize(shape);  // as in uniform
   for (T& v : t) v = static_cast<T>(mean + stddev * rng.normal());
   return t;
 }

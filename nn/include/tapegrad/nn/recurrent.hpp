@@ -65,6 +65,12 @@ class RecurrentWeights : public Module<T> {
     return bias_ih ? linear(x, t.param(weight_ih), t.param(*bias_ih))
                    : linear(x, t.param(weight_ih));
   }
+  Var<T> zero_hidden(Tape<T>& t, std::size_t batch) const {
+    Shape shape(2);
+    shape[0] = batch;
+    shape[1] = hidden_size;
+    return t.full(shape, T(0));
+  }
   Var<T> hidden_part(const Var<T>& h) const {
     Tape<T>& t = h.tape();
     return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh))
@@ -91,9 +97,7 @@ class RNNCell : public RecurrentWeights<T> {
     detail::check_batch("RNNCell", x.shape(), this->input_size);
     return tanh(this->both_parts(x, h));
   }
-  State zero_state(Tape<T>& t, std::size_t batch) const {
-    return t.constant(zeros<T>({batch, this->hidden_size}));
-  }
+  State zero_state(Tape<T>& t, std::size_t batch) const { return this->zero_hidden(t, batch); }
   static const Var<T>& output(const State& s) { return s; }
 };
 
@@ -120,7 +124,7 @@ class LSTMCell : public RecurrentWeights<T> {
     return {o * tanh(c), c};
   }
   State zero_state(Tape<T>& t, std::size_t batch) const {
-    Var<T> z = t.constant(zeros<T>({batch, this->hidden_size}));
+    Var<T> z = this->zero_hidden(t, batch);
     return {z, z};
   }
   static const Var<T>& output(const State& s) { return s.h; }
@@ -141,9 +145,7 @@ class GRUCell : public RecurrentWeights<T> {
     Var<T> n = tanh(slice(gi, 1, 2 * H, 3 * H) + r * slice(gh, 1, 2 * H, 3 * H));
     return (T(1) - z) * n + z * h;
   }
-  State zero_state(Tape<T>& t, std::size_t batch) const {
-    return t.constant(zeros<T>({batch, this->hidden_size}));
-  }
+  State zero_state(Tape<T>& t, std::size_t batch) const { return this->zero_hidden(t, batch); }
   static const Var<T>& output(const State& s) { return s; }
 };
 
