@@ -76,8 +76,9 @@ bool thin_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, co
                const T* b, T beta, T* c) {
   const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
   if ((m == 1 || n == 1 || k == 1) && beta == T(0)) {
-    // A fresh output holds the previous step's values; zero it rather than trust beta = 0 to
-    // ignore a NaN there (a scaling by zero would keep it).
+    // A fresh output holds the previous step's values, possibly NaN. BLAS libraries differ on
+    // whether beta = 0 means "ignore y" or "scale y by 0" (which keeps a NaN); zeroing it here
+    // makes the result independent of which one is linked.
     std::fill(c, c + m * n, T(0));
     beta = T(1);
   }

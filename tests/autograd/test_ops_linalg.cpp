@@ -2,9 +2,11 @@
 // hand-computed products, gradients against gradcheck and against dA = dY B^T, dB = A^T dY, and
 // the errors for operands that do not fit together.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -370,6 +372,62 @@ BOOST_AUTO_TEST_CASE(linear_with_mismatched_shapes_is_reported) {
   Var<double> w2 = tape.constant(full<double>({4, 3}, 1.0));
   Var<double> b2 = tape.constant(full<double>({5}, 1.0));
   BOOST_CHECK_EXCEPTION(linear(x, w2, b2), Error, mentions({"linear", "bias [5]"}));
+}
+
+// ---- thin products: one row, one column or an inner dimension of one (gemv / ger) ----
+
+// Plain triple loop in double, the reference for the BLAS level-2 paths.
+Tensor<double> naive_product(const Tensor<double>& a, const Tensor<double>& b) {
+  const std::size_t n = a.shape()[0], k = a.shape()[1], m = b.shape()[1];
+  Tensor<double> y = Tensor<double>::from_shape({n, m});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < m; ++j) {
+      double s = 0;
+      for (std::size_t p = 0; p < k; ++p) s += a(i, p) * b(p, j);
+      y(i, j) = s;
+    }
+  return y;
+}
+
+BOOST_AUTO_TEST_CASE(thin_products_match_a_naive_product_even_over_stale_nan_buffers) {
+  // Each shape is past the small-product loop, so it reaches gemv or ger. The tape first runs
+  // a computation that leaves NaN in the very buffers the product then reuses (output and
+  // gradients): a fresh result must overwrite them, never scale them by zero.
+  std::mt19937_64 rng(43);
+  const std::vector<std::array<std::size_t, 3>> shapes = {
+      {1, 100, 100}, {100, 1, 100}, {100, 100, 1}, {1, 1, 5000}, {1, 70, 1}};
+  for (const auto& [n, k, m] : shapes) {
+    const Tensor<double> a0 = random_tensor({n, k}, rng), b0 = random_tensor({k, m}, rng),
+                         w0 = random_tensor({n, m}, rng);
+    Tape<double> tape;
+    {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      Var<double> a = tape.leaf(full<double>({n, k}, nan)),
+                  b = tape.leaf(full<double>({k, m}, nan));
+      tape.backward(sum(matmul(a, b) * tape.constant(full<double>({n, m}, nan))));
+    }
+    tape.clear();
+    Var<double> a = tape.leaf(a0), b = tape.leaf(b0);
+    Var<double> y = matmul(a, b);
+    tape.backward(sum(y * tape.constant(w0)));
+    check_tensor(y.value(), naive_product(a0, b0), 1e-12);
+    // dA = w B^T, dB = A^T w
+    check_tensor(a.grad(), naive_product(w0, Tensor<double>(xt::transpose(b0))), 1e-12);
+    check_tensor(b.grad(), naive_product(Tensor<double>(xt::transpose(a0)), w0), 1e-12);
+  }
+}
+
+TAPEGRAD_GRADIENT_TEST(thin_linear_gradient, "linear") {
+  // One row through a layer (a batch of one sequence): forward gemv, dx gemv, dW ger.
+  std::mt19937_64 rng(47);
+  Parameter<double> x(random_tensor({1, 80}, rng)), w(random_tensor({90, 80}, rng)),
+      b(random_tensor({90}, rng)), a(random_tensor({1, 90}, rng));
+  GradcheckOptions o;
+  o.directions = 4;
+  check_gradients(
+      "linear",
+      [&](Tape<double>& t) { return linear(t.param(x), t.param(w), t.param(b), t.param(a)); },
+      {&x, &w, &b, &a}, o);
 }
 
 // ---- linear with an addend (addmm) ----

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "support/assertions.hpp"
 #include "support/gradient_test.hpp"
 
 using namespace tapegrad;
@@ -217,6 +218,21 @@ BOOST_AUTO_TEST_CASE(op_names_list_the_recorded_computation) {
   BOOST_TEST(std::string(tape.op_name(2)) == "matmul");
   BOOST_TEST(std::string(tape.op_name(3)) == "tanh");
   BOOST_CHECK_THROW(tape.op_name(4), Error);
+}
+
+BOOST_AUTO_TEST_CASE(tape_full_is_a_filled_constant_in_a_kept_buffer) {
+  Tape<float> tape;
+  Var<float> z = tape.full({2, 3}, 0.f);
+  Var<float> s = tape.full({2, 3}, 1.5f);
+  testsupport::check_tensor(z.value(), Tensor<float>{{0.f, 0.f, 0.f}, {0.f, 0.f, 0.f}});
+  testsupport::check_tensor(s.value(), Tensor<float>{{1.5f, 1.5f, 1.5f}, {1.5f, 1.5f, 1.5f}});
+  BOOST_TEST(!z.requires_grad());
+  BOOST_TEST(std::string(z.op_name()) == "constant");
+  const float* buffer = z.value().data();
+  tape.clear();
+  Var<float> again = tape.full({2, 3}, 7.f);  // same position, same shape: same memory
+  BOOST_TEST(again.value().data() == buffer);
+  BOOST_TEST(again.value()(1, 2) == 7.f);
 }
 
 BOOST_AUTO_TEST_CASE(a_parameter_bound_twice_is_one_node_until_the_tape_is_cleared) {
