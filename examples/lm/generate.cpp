@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "lm/format.hpp"
+
 namespace tapegrad::lm {
 
 namespace {
@@ -114,7 +116,7 @@ std::string sample(const LanguageModel& lm, const SampleOptions& o) {
     throw Error(
         "sample: --temperature must be a number >= 0 (0 picks the most likely token), "
         "got " +
-        std::to_string(o.temperature));
+        format_number(o.temperature));
   const Vocabulary& v = lm.vocabulary;
   nn::Rng rng(o.seed);
   Indices prime;

@@ -141,12 +141,10 @@ Hyperparameters Hyperparameters::from_json(const json& j) {
   return hp;
 }
 
-std::vector<Difference> differences(const Hyperparameters& saved, const Hyperparameters& given,
-                                    const std::vector<std::string>& only) {
+std::vector<Difference> differences(const Hyperparameters& saved, const Hyperparameters& given) {
   std::vector<Difference> out;
   const auto compare = [&](const std::string& flag, const std::string& a, const std::string& b) {
-    const bool selected = only.empty() || std::find(only.begin(), only.end(), flag) != only.end();
-    if (selected && a != b) out.push_back({flag, a, b});
+    if (a != b) out.push_back({flag, a, b});
   };
   // Numbers are compared through their shortest round-trip text, which is exact for doubles.
   compare("--level", level_name(saved.level), level_name(given.level));

@@ -54,10 +54,8 @@ struct Difference {
   std::string flag;          // "--hidden"
   std::string saved, given;  // as the user would type them
 };
-/// The hyper-parameters that differ, in flag order; `only` restricts the comparison to the
-/// named flags (those a user gave explicitly), empty compares all.
-std::vector<Difference> differences(const Hyperparameters& saved, const Hyperparameters& given,
-                                    const std::vector<std::string>& only = {});
+/// The hyper-parameters that differ, in flag order.
+std::vector<Difference> differences(const Hyperparameters& saved, const Hyperparameters& given);
 
 /// Which text a run trained on: a file, or the built-in corpus (empty path).
 struct DataIdentity {

@@ -184,7 +184,9 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
       throw Error("--resume: '" + o.out_dir + "' holds no checkpoint to continue (expected " +
                   checkpoint + ")");
     ModelDir saved = load_model_dir(o.out_dir);
-    const std::vector<Difference> diffs = differences(saved.lm->hp, o.hp, o.given);
+    std::vector<Difference> diffs;  // only the flags given: the others come from the checkpoint
+    for (const Difference& d : differences(saved.lm->hp, o.hp))
+      if (given(o, d.flag)) diffs.push_back(d);
     if (!diffs.empty())
       throw Error("--resume: the checkpoint in '" + o.out_dir +
                   "' was trained with other hyper-parameters:" + list_differences(diffs) +
