@@ -231,15 +231,21 @@ std::string loss_curve_svg(const History& history, const Vocabulary& vocabulary)
 }
 
 std::string gradient_norm_svg(const History& history, const std::string& model_name) {
-  examples::Series norms{"||dL/dh_t||", {}, {}, "#2ca02c"};
-  for (std::size_t t = 0; t < history.last_step_hidden_grad_norms.size(); ++t) {
-    norms.x.push_back(double(t));
-    norms.y.push_back(history.last_step_hidden_grad_norms[t]);
-  }
+  const auto series = [](const char* label, const std::vector<double>& norms, const char* color) {
+    examples::Series s{label, {}, {}, color};
+    for (std::size_t t = 0; t < norms.size(); ++t) {
+      s.x.push_back(double(t));
+      s.y.push_back(norms[t]);
+    }
+    return s;
+  };
   return examples::svg_line_chart(
-      model_name + ": gradient norm reaching each time step (last training step " +
+      model_name + ": gradient reaching each time step (training step " +
           std::to_string(history.train_loss.size()) + ")",
-      "time step t within the chunk", "||dL/dh_t|| (top layer, log scale)", {norms}, true);
+      "time step t within the chunk", "gradient norm at h_t (top layer, log scale)",
+      {series("dL/dh_t, all steps", history.last_step_hidden_grad_norms, "#2ca02c"),
+       series("dL_T/dh_t, last step", history.last_time_step_grad_norms, "#9467bd")},
+      true);
 }
 
 std::string loss_log_csv(const History& history) {
@@ -297,7 +303,8 @@ json history_to_json(const History& h) {
   return json{{"train_loss", h.train_loss},
               {"grad_norm", h.grad_norm},
               {"validation", validation},
-              {"last_step_hidden_grad_norms", h.last_step_hidden_grad_norms}};
+              {"last_step_hidden_grad_norms", h.last_step_hidden_grad_norms},
+              {"last_time_step_grad_norms", h.last_time_step_grad_norms}};
 }
 
 History history_from_json(const json& j, std::size_t steps) {
@@ -314,6 +321,8 @@ History history_from_json(const json& j, std::size_t steps) {
   }
   for (const json& v : field(j, "last_step_hidden_grad_norms", json::value_t::array, where))
     h.last_step_hidden_grad_norms.push_back(v.get<double>());
+  for (const json& v : field(j, "last_time_step_grad_norms", json::value_t::array, where))
+    h.last_time_step_grad_norms.push_back(v.get<double>());
   if (h.train_loss.size() != steps || h.grad_norm.size() != steps)
     throw Error("history: " + std::to_string(h.train_loss.size()) + " train losses and " +
                 std::to_string(h.grad_norm.size()) + " gradient norms for " +

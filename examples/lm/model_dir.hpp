@@ -9,7 +9,7 @@
 //                        its metadata: hyper-parameters, vocabulary, data identity, progress
 //                        (step, batcher position, training time) and the loss history
 //   losses.svg           train loss per step and validation loss
-//   gradient_norms.svg   ||dL/dh_t|| over the time steps of the last training step
+//   gradient_norms.svg   ||dL/dh_t|| and ||dL_T/dh_t|| over the time steps of the last step
 //   log.csv              one row per step: step, train loss, gradient norm, validation loss
 //   summary.json         the figures of the run so far (steps, time, tokens/s, losses)
 #include <cstdint>
@@ -99,7 +99,12 @@ struct History {
   std::vector<float> train_loss;  // one per step, step k at index k - 1
   std::vector<float> grad_norm;   // the gradient norm of step k before clipping
   std::vector<std::pair<std::size_t, double>> validation;  // (step, nats per token)
-  std::vector<double> last_step_hidden_grad_norms;         // ||dL/dh_t|| for t = 0..T-1
+  // The gradient reaching the top layer's h_t, t = 0..T-1, in the last training step:
+  std::vector<double> last_step_hidden_grad_norms;  // ||dL/dh_t||, L the chunk's mean loss
+  // ||dL_T/dh_t||, L_T the loss of the chunk's last time step alone: how much of the error at
+  // T reaches back to step t, which is where a vanilla RNN's gradient vanishes and an LSTM's
+  // does not. Measured when a checkpoint is saved (Trainer::save).
+  std::vector<double> last_time_step_grad_norms;
 };
 
 std::string checkpoint_path(const std::string& dir);

@@ -27,7 +27,7 @@ using namespace tapegrad;
 using namespace tapegrad::lm;
 
 constexpr int kExitError = 1, kExitUsage = 2;
-constexpr std::size_t kDefaultSteps = 300;
+constexpr std::size_t kDefaultSteps = 100;
 
 // Set by the signal handler, polled by the training loop between steps.
 std::atomic<bool> g_interrupted{false};

@@ -51,6 +51,17 @@ void check_batching(std::size_t tokens, std::size_t batch, std::size_t seq_len, 
                 std::to_string(seq_len + 1) + " (--seq-len " + std::to_string(seq_len) + " + 1)");
 }
 
+// ||grad|| of each Var, after a backward pass.
+std::vector<double> gradient_norms(const std::vector<Var<float>>& vars) {
+  std::vector<double> out;
+  for (const Var<float>& v : vars) {
+    double sq = 0;
+    for (float g : v.grad()) sq += double(g) * double(g);
+    out.push_back(std::sqrt(sq));
+  }
+  return out;
+}
+
 std::string list_differences(const std::vector<Difference>& diffs) {
   std::string out;
   for (const Difference& d : diffs)
@@ -261,9 +272,10 @@ bool Trainer::done() const {
 StepResult Trainer::step() {
   const Clock::time_point start = Clock::now();
   Model& net = *lm_->net;
-  const Batch batch = batcher_->next();
+  Batch batch = batcher_->next();
   // After a wrap the streams show other text than the carried state saw.
   if (batch.wrapped) lm_->carried = net.zero_state(lm_->hp.batch);
+  last_start_state_ = lm_->carried;
 
   tape_.clear();
   hidden_.clear();
@@ -276,12 +288,7 @@ StepResult Trainer::step() {
                 "checkpoint in '" + options_.out_dir + "' is kept");
   tape_.backward(loss);
 
-  history_.last_step_hidden_grad_norms.assign(hidden_.size(), 0.0);
-  for (std::size_t t = 0; t < hidden_.size(); ++t) {
-    double sq = 0;
-    for (float g : hidden_[t].grad()) sq += double(g) * double(g);
-    history_.last_step_hidden_grad_norms[t] = std::sqrt(sq);
-  }
+  history_.last_step_hidden_grad_norms = gradient_norms(hidden_);
   const std::vector<Parameter<float>*> params = net.parameters();
   const double norm = nn::clip_grad_norm(
       params, lm_->hp.clip > 0 ? lm_->hp.clip : std::numeric_limits<double>::infinity());
@@ -299,7 +306,9 @@ StepResult Trainer::step() {
   session_tokens_ += tokens;
   history_.train_loss.push_back(value);
   history_.grad_norm.push_back(float(norm));
-  return StepResult{value, norm, batch.wrapped};
+  const bool wrapped = batch.wrapped;
+  last_batch_ = std::move(batch);
+  return StepResult{value, norm, wrapped};
 }
 
 double Trainer::validate() {
@@ -311,7 +320,29 @@ double Trainer::validate() {
   return loss;
 }
 
-void Trainer::save() { save_model_dir(options_.out_dir, *lm_, data_, progress_, history_); }
+void Trainer::measure_gradient_reach() {
+  if (!last_batch_) return;  // no step since the start or the resume: keep what was loaded
+  // The last step again (the weights have moved on by one update since, which a diagnostic can
+  // afford), with the loss of its last time step alone. Nothing of the training state changes:
+  // the state is a copy, and the parameter gradients are zeroed again.
+  Model& net = *lm_->net;
+  const std::size_t steps = last_batch_->inputs.size(), batch = lm_->hp.batch;
+  Model::State state = last_start_state_;
+  Tape<float> tape;
+  std::vector<Var<float>> hidden;
+  const Var<float> logits = net.forward(tape, last_batch_->inputs, state, &hidden);
+  const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(batch),
+                             last_batch_->targets.end());
+  tape.backward(
+      softmax_cross_entropy(slice(logits, 0, (steps - 1) * batch, steps * batch), last_targets));
+  history_.last_time_step_grad_norms = gradient_norms(hidden);
+  net.zero_grad();
+}
+
+void Trainer::save() {
+  measure_gradient_reach();
+  save_model_dir(options_.out_dir, *lm_, data_, progress_, history_);
+}
 
 ProgressPrinter::Status Trainer::status() const {
   ProgressPrinter::Status s{};

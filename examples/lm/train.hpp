@@ -27,7 +27,7 @@ struct TrainOptions {
   /// max_seconds. Training time counts the steps only, not validation or checkpoints.
   std::optional<std::size_t> max_steps;
   std::optional<double> max_seconds;
-  std::size_t val_every = 100;         // validate every N steps (and at the end)
+  std::size_t val_every = 50;          // validate every N steps (and at the end)
   std::size_t checkpoint_every = 200;  // save every N steps (and at the end)
   std::size_t print_every = 50;        // a plain progress line every N steps off a terminal
   std::string out_dir = "tapegrad-lm-model";
@@ -101,7 +101,8 @@ class Trainer {
   StepResult step();
   /// Validation loss (nats per token) of the current model; recorded in the history.
   double validate();
-  /// Writes the model directory.
+  /// Measures how far the last step's final error reaches back (History's
+  /// last_time_step_grad_norms), then writes the model directory.
   void save();
 
   enum class Outcome { finished, interrupted };
@@ -124,6 +125,7 @@ class Trainer {
 
  private:
   ProgressPrinter::Status status() const;
+  void measure_gradient_reach();
 
   TrainOptions options_;
   std::unique_ptr<LanguageModel> lm_;
@@ -136,6 +138,9 @@ class Trainer {
   std::optional<Evaluation> last_validation_;
   Tape<float> tape_;
   std::vector<Var<float>> hidden_;
+  // The last step's chunk and the state it started from, for measure_gradient_reach().
+  std::optional<Batch> last_batch_;
+  Model::State last_start_state_;
   std::size_t session_steps_ = 0;
   double session_seconds_ = 0;
   std::size_t session_tokens_ = 0;

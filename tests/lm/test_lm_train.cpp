@@ -65,6 +65,9 @@ BOOST_AUTO_TEST_CASE(carried_state_continues_between_chunks_and_resets_at_a_wrap
     const float expected_carried = loss_from(net, next, carried);
     const float expected_fresh = loss_from(net, next, net.zero_state(o.hp.batch));
     const StepResult r = trainer.step();
+    // Saving measures the gradient reach on the last chunk again; it must change nothing the
+    // next step depends on (state, weights, gradients), which the next iteration checks.
+    if (k == 2) trainer.save();
     // Steps 4 and 7 start the streams over; every other step continues from the last state.
     BOOST_TEST(r.wrapped == (k == 4 || k == 7), "step " << k);
     if (k == 1 || r.wrapped) {
@@ -152,6 +155,9 @@ BOOST_AUTO_TEST_CASE(a_run_writes_checkpoint_plots_log_and_summary) {
   // ||dL/dh_t|| for every time step of the last chunk, read from the tape after backward.
   BOOST_TEST_REQUIRE(h.last_step_hidden_grad_norms.size() == o.hp.seq_len);
   for (double g : h.last_step_hidden_grad_norms) BOOST_TEST((std::isfinite(g) && g > 0));
+  // ||dL_T/dh_t||: the error of the last time step alone, reaching back through the chunk.
+  BOOST_TEST_REQUIRE(h.last_time_step_grad_norms.size() == o.hp.seq_len);
+  for (double g : h.last_time_step_grad_norms) BOOST_TEST((std::isfinite(g) && g > 0));
 
   const std::string log = read_file(tmp.path("run/log.csv"));
   BOOST_TEST(log.rfind("step,train_loss,grad_norm,validation_loss\n1,", 0) == 0u);
@@ -165,7 +171,9 @@ BOOST_AUTO_TEST_CASE(a_run_writes_checkpoint_plots_log_and_summary) {
   BOOST_TEST(contains(losses, ">validation</text>"));
   BOOST_TEST(contains(losses, "nats per character"));
   const std::string norms = read_file(tmp.path("run/gradient_norms.svg"));
-  BOOST_TEST(contains(norms, "lstm: gradient norm reaching each time step (last training step 6)"));
+  BOOST_TEST(contains(norms, "lstm: gradient reaching each time step (training step 6)"));
+  BOOST_TEST(contains(norms, ">dL/dh_t, all steps</text>"));
+  BOOST_TEST(contains(norms, ">dL_T/dh_t, last step</text>"));
 
   const nlohmann::json summary = nlohmann::json::parse(read_file(tmp.path("run/summary.json")));
   BOOST_TEST(summary["steps"] == 6);
