@@ -100,7 +100,8 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
   TrainOptions& o = f.options;
   cmd.add_option("--data", o.data_path,
                  "UTF-8 text file to train on (default: the built-in corpus); the last "
-                 "--val-fraction of it is held out for validation");
+                 "--val-fraction of it is held out for validation")
+      ->type_name("FILE");
   cmd.add_option("--level", f.level,
                  "symbols: char (characters) or word (words and punctuation marks); default: "
                  "word for the built-in corpus, char for --data")
@@ -145,6 +146,7 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
                  "training steps; validation and checkpoints are not counted)")
       ->check(number("a positive number of seconds",
                      [](double v) { return v > 0 && std::isfinite(v); }))
+      ->type_name("SECONDS")
       ->excludes(steps);
   cmd.add_option("--val-fraction", hp.val_fraction,
                  "the last fraction of the text held out for validation")
@@ -152,6 +154,7 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
       ->capture_default_str();
   cmd.add_option("--seed", hp.seed, "seed of the initial weights")->capture_default_str();
   cmd.add_option("--out", o.out_dir, "directory for the checkpoint, plots and logs")
+      ->type_name("DIR")
       ->capture_default_str();
   cmd.add_flag("--resume", o.resume,
                "continue the checkpoint in --out exactly where it stopped; hyper-parameters not "
@@ -301,6 +304,7 @@ int main(int argc, char** argv) {
   CLI::App* sample_cmd =
       app.add_subcommand("sample", "generate text from a trained model, one token at a time");
   sample_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
       ->capture_default_str();
   sample_cmd->add_option("--prime", sample_options.prime,
                          "text to start from (default: the start of a line or sentence)");
@@ -325,6 +329,7 @@ int main(int argc, char** argv) {
   CLI::App* complete_cmd =
       app.add_subcommand("complete", "the most likely next tokens after TEXT, with probabilities");
   complete_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
       ->capture_default_str();
   complete_cmd->add_option("--top", top, "how many next tokens to list")
       ->check(CLI::Range(1, 1000000))
@@ -335,8 +340,11 @@ int main(int argc, char** argv) {
   CLI::App* eval_cmd =
       app.add_subcommand("eval", "loss on a text file: nats per token and bits per character");
   eval_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
       ->capture_default_str();
-  eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")->required();
+  eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")
+      ->type_name("FILE")
+      ->required();
 
   try {
     app.parse(argc, argv);

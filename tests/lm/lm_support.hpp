@@ -88,4 +88,19 @@ inline tapegrad::lm::TrainOptions tiny_options(const std::string& data, const st
   return o;
 }
 
+// A small word-level LSTM on the built-in corpus (no data path) into `out`: about 10 ms a step.
+inline tapegrad::lm::TrainOptions builtin_word_options(const std::string& out, std::size_t steps) {
+  tapegrad::lm::TrainOptions o;
+  o.out_dir = out;
+  o.hp.level = tapegrad::lm::Level::word;
+  o.hp.hidden = 32;
+  o.hp.embed = 16;
+  o.hp.seq_len = 16;
+  o.hp.batch = 8;
+  o.hp.lr = 0.01;
+  o.max_steps = steps;
+  o.val_every = steps / 2;
+  return o;
+}
+
 }  // namespace lmtest

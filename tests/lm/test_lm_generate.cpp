@@ -22,16 +22,7 @@ namespace {
 const LanguageModel& builtin_word_model() {
   static const std::unique_ptr<LanguageModel> model = [] {
     LmTempDir tmp;
-    TrainOptions o;
-    o.out_dir = tmp.path("builtin");
-    o.hp.level = Level::word;
-    o.hp.hidden = 32;
-    o.hp.embed = 16;
-    o.hp.seq_len = 16;
-    o.hp.batch = 8;
-    o.hp.lr = 0.01;
-    o.max_steps = 80;
-    o.val_every = 80;
+    const TrainOptions o = lmtest::builtin_word_options(tmp.path("builtin"), 80);
     Trainer(o).run(nullptr, nullptr);
     return std::move(load_model_dir(o.out_dir).lm);
   }();

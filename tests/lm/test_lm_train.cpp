@@ -311,17 +311,7 @@ BOOST_AUTO_TEST_CASE(progress_line_shows_step_losses_speed_elapsed_and_eta) {
 
 BOOST_AUTO_TEST_CASE(training_on_the_builtin_corpus_lowers_the_validation_loss) {
   LmTempDir tmp;
-  TrainOptions o;  // no data path: the built-in corpus
-  o.out_dir = tmp.path("builtin");
-  o.hp.level = Level::word;
-  o.hp.hidden = 32;
-  o.hp.embed = 16;
-  o.hp.seq_len = 16;
-  o.hp.batch = 8;
-  o.hp.lr = 0.01;
-  o.max_steps = 60;
-  o.val_every = 30;
-  Trainer trainer(o);
+  Trainer trainer(lmtest::builtin_word_options(tmp.path("builtin"), 60));
   const double before = trainer.validate();  // untrained: about ln(vocabulary size)
   BOOST_TEST(before == std::log(double(trainer.model().vocabulary.size())),
              boost::test_tools::tolerance(0.05));
