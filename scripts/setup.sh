@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   cmake g++ make
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
-  libboost-test-dev nlohmann-json3-dev libbenchmark-dev python3-numpy
+  libboost-test-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev python3-numpy
 )
 
 missing=()

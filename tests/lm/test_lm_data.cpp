@@ -10,6 +10,7 @@
 #include <string>
 
 #include "lm/data.hpp"
+#include "lm/lm_support.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::lm;
@@ -17,47 +18,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The message of the Error `f` throws, or "<no error>"; comparing strings shows both sides
-// when a test fails.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using lmtest::contains;
+using lmtest::error_of;
+using lmtest::LmTempDir;
 
 Indices iota(std::size_t n) {
   Indices out(n);
   for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::int64_t>(i);
   return out;
 }
-
-// A directory of its own per test case, removed afterwards.
-struct LmTempDir {
-  fs::path dir;
-  LmTempDir() {
-    static int count = 0;
-    dir = fs::temp_directory_path() /
-          ("tapegrad_lm_data_" + std::to_string(::getpid()) + "_" + std::to_string(++count));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~LmTempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string path = (dir / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-};
 
 }  // namespace
 

@@ -1,0 +1,59 @@
+#pragma once
+// Using a trained model: the next-token distribution after a prompt (complete), text drawn one
+// token at a time (sample), and the loss on a file (eval). All run without gradients, one
+// stream, with the state carried from token to token.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lm/model_dir.hpp"
+#include "lm/train.hpp"
+
+namespace tapegrad::lm {
+
+/// A prompt read with the model's vocabulary. Character level: an unknown character is an
+/// Error naming it and its position. Word level: unknown words become <unk> and are listed.
+struct Prompt {
+  Indices tokens;
+  std::vector<std::string> unknown_words;
+};
+Prompt read_prompt(const Vocabulary& vocabulary, const std::string& text);
+
+struct Candidate {
+  std::string symbol;
+  std::int64_t index;
+  double probability;
+};
+
+struct Completion {
+  Prompt prompt;
+  std::vector<Candidate> top;  // most likely first; ties keep vocabulary order
+  /// Greedy continuation: the most likely token, fed back, until a sentence ends (". ! ?" or a
+  /// newline) or `max_greedy` tokens.
+  std::string greedy;
+};
+
+/// The `top_k` most likely next tokens after `text` (which must hold at least one token).
+Completion complete(const LanguageModel& lm, const std::string& text, std::size_t top_k,
+                    std::size_t max_greedy = 20);
+
+struct SampleOptions {
+  std::string prime;  // empty: start after a newline (character) or "." (word) when known
+  std::size_t length = 200;
+  double temperature = 1.0;  // 0: always the most likely token
+  std::size_t top_k = 0;     // 0: all tokens
+  std::uint64_t seed = 1;
+};
+/// The prime followed by `length` drawn tokens, as text (word level is re-spaced: no space
+/// before closing punctuation).
+std::string sample(const LanguageModel& lm, const SampleOptions& options);
+
+/// The loss of the model on a text file (its vocabulary; at character level an unknown
+/// character is an Error), with the model's batch and sequence length.
+Evaluation evaluate_file(const LanguageModel& lm, const std::string& path);
+
+/// Word-level tokens joined as text: single spaces, none before closing punctuation or after
+/// opening brackets. Character level: concatenation.
+std::string detokenize(const Vocabulary& vocabulary, const Indices& tokens);
+
+}  // namespace tapegrad::lm

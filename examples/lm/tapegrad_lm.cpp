@@ -1,0 +1,365 @@
+// tapegrad-lm: train a recurrent language model on your own text, then sample from it, complete
+// prompts with it and evaluate it. The logic lives in the tapegrad_lm library (train.hpp,
+// generate.hpp, model_dir.hpp); this file is the command line around it.
+//
+// Exit codes: 0 success; 1 an error (bad data, a checkpoint that cannot be used, I/O);
+// 2 a usage error (unknown flag, malformed or out-of-range value); 130 training was interrupted
+// by SIGINT and a checkpoint was saved (143 for SIGTERM).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "lm/format.hpp"
+#include "lm/generate.hpp"
+#include "lm/train.hpp"
+
+namespace {
+
+using namespace tapegrad;
+using namespace tapegrad::lm;
+
+constexpr int kExitError = 1, kExitUsage = 2;
+constexpr std::size_t kDefaultSteps = 100;
+
+// Set by the signal handler, polled by the training loop between steps.
+std::atomic<bool> g_interrupted{false};
+volatile std::sig_atomic_t g_signal = 0;
+static_assert(std::atomic<bool>::is_always_lock_free, "the flag is set from a signal handler");
+
+extern "C" void on_signal(int signal) {
+  g_signal = signal;
+  g_interrupted.store(true);
+  const char message[] =
+      "\ninterrupted: finishing this step and saving a checkpoint (again to quit without "
+      "saving)\n";
+  // write(2) is async-signal-safe; stdio is not. Its result cannot be acted on here.
+  if (::write(STDERR_FILENO, message, sizeof message - 1) < 0) {
+  }
+}
+
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  // One-shot: a second Ctrl-C gets the default action and ends the program at once.
+  action.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// A number check whose message says what was expected and what was given
+// (CLI::PositiveNumber in CLI11 2.1 prints DBL_MAX as a 300-digit number).
+CLI::Validator number(const std::string& expected, std::function<bool(double)> ok) {
+  return CLI::Validator(
+      [expected, ok](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !ok(v))
+          return "expected " + expected + ", got '" + text + "'";
+        return "";
+      },
+      "NUMBER");
+}
+
+std::string quoted_symbol(const Vocabulary& v, const std::string& s) {
+  if (v.level() == Level::word) return s;
+  if (s == "\n") return "'\\n'";
+  if (s == "\t") return "'\\t'";
+  return "'" + s + "'";
+}
+
+std::string model_summary(LanguageModel& lm) {
+  const Hyperparameters& hp = lm.hp;
+  return std::to_string(hp.layers) + "-layer " + hp.model + " (hidden " +
+         std::to_string(hp.hidden) + ", " +
+         (hp.embed ? "embedding " + std::to_string(hp.embed) : std::string("one-hot input")) +
+         ", " + std::to_string(lm.net->parameter_count()) + " parameters), " +
+         level_name(hp.level) + " level, vocabulary of " + std::to_string(lm.vocabulary.size()) +
+         " " + lm.vocabulary.unit();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct TrainFlags {
+  TrainOptions options;
+  std::string level = "auto";
+  std::size_t steps = 0;
+  double seconds = 0;
+};
+
+void add_train_flags(CLI::App& cmd, TrainFlags& f) {
+  Hyperparameters& hp = f.options.hp;
+  TrainOptions& o = f.options;
+  cmd.add_option("--data", o.data_path,
+                 "UTF-8 text file to train on (default: the built-in corpus); the last "
+                 "--val-fraction of it is held out for validation")
+      ->type_name("FILE");
+  cmd.add_option("--level", f.level,
+                 "symbols: char (characters) or word (words and punctuation marks); default: "
+                 "word for the built-in corpus, char for --data")
+      ->check(CLI::IsMember({"char", "word"}));
+  cmd.add_option("--min-count", hp.min_count, "word level: words seen fewer times become <unk>")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd.add_option("--model", hp.model, "recurrent cell: rnn, lstm or gru")
+      ->check(CLI::IsMember({"rnn", "lstm", "gru"}))
+      ->capture_default_str();
+  cmd.add_option("--hidden", hp.hidden, "hidden units per layer")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  cmd.add_option("--layers", hp.layers, "stacked recurrent layers")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd.add_option("--embed", hp.embed, "embedding width (0: one-hot input)")
+      ->check(CLI::Range(0, 65536))
+      ->capture_default_str();
+  cmd.add_option("--seq-len", hp.seq_len, "T: time steps per chunk (truncated BPTT)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd.add_option("--batch", hp.batch, "B: parallel streams through the text")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd.add_option("--optimizer", hp.optimizer, "adam, adagrad or sgd")
+      ->check(CLI::IsMember({"adam", "adagrad", "sgd"}))
+      ->capture_default_str();
+  cmd.add_option("--lr", hp.lr, "learning rate")
+      ->check(number("a positive number", [](double v) { return v > 0 && std::isfinite(v); }))
+      ->capture_default_str();
+  cmd.add_option("--clip", hp.clip, "clip the gradient norm to this (0: no clipping)")
+      ->check(number("a number >= 0", [](double v) { return v >= 0 && std::isfinite(v); }))
+      ->capture_default_str();
+  auto* steps =
+      cmd.add_option("--steps", f.steps,
+                     "stop after N steps in all (default " + std::to_string(kDefaultSteps) +
+                         " unless --time is given or a resumed run has its own)")
+          ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+  cmd.add_option("--time", f.seconds,
+                 "stop when the training time of all sessions reaches SECONDS (time spent in "
+                 "training steps; validation and checkpoints are not counted)")
+      ->check(number("a positive number of seconds",
+                     [](double v) { return v > 0 && std::isfinite(v); }))
+      ->type_name("SECONDS")
+      ->excludes(steps);
+  cmd.add_option("--val-fraction", hp.val_fraction,
+                 "the last fraction of the text held out for validation")
+      ->check(number("a number in [0, 0.5]", [](double v) { return v >= 0 && v <= 0.5; }))
+      ->capture_default_str();
+  cmd.add_option("--seed", hp.seed, "seed of the initial weights")->capture_default_str();
+  cmd.add_option("--out", o.out_dir, "directory for the checkpoint, plots and logs")
+      ->type_name("DIR")
+      ->capture_default_str();
+  cmd.add_flag("--resume", o.resume,
+               "continue the checkpoint in --out exactly where it stopped; hyper-parameters not "
+               "given are taken from it, given ones must match");
+  cmd.add_option("--val-every", o.val_every, "validate every N steps (and at the end)")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  cmd.add_option("--checkpoint-every", o.checkpoint_every,
+                 "save a checkpoint every N steps (and at the end)")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  cmd.add_option("--print-every", o.print_every,
+                 "when stderr is not a terminal: a progress line every N steps")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+}
+
+int run_train(CLI::App& cmd, TrainFlags& f) {
+  TrainOptions& o = f.options;
+  for (const char* flag :
+       {"--data", "--level", "--min-count", "--model", "--hidden", "--layers", "--embed",
+        "--seq-len", "--batch", "--optimizer", "--lr", "--clip", "--val-fraction", "--seed"})
+    if (cmd.count(flag) > 0) o.given.push_back(flag);
+  if (f.level != "auto")
+    o.hp.level = parse_level(f.level);
+  else
+    o.hp.level = o.data_path.empty() ? Level::word : Level::character;
+  if (cmd.count("--steps")) o.max_steps = f.steps;
+  if (cmd.count("--time")) o.max_seconds = f.seconds;
+  if (!o.resume && !o.max_steps && !o.max_seconds) o.max_steps = kDefaultSteps;
+
+  install_signal_handlers();
+  Trainer trainer(o);
+  LanguageModel& lm = trainer.model();
+  const TrainOptions& run = trainer.options();
+  std::string stop;
+  if (run.max_steps) stop = "after step " + std::to_string(*run.max_steps);
+  if (run.max_seconds)
+    stop += (stop.empty() ? "" : " or ") + std::string("after ") + format_number(*run.max_seconds) +
+            " s of training";
+  std::fprintf(stderr, "%s %s\n  data: %s; %zu training and %zu validation %s\n",
+               run.resume ? "resuming" : "training", model_summary(lm).c_str(),
+               trainer.data().describe().c_str(), trainer.batcher().stream_length() * lm.hp.batch,
+               trainer.validation_tokens(), lm.vocabulary.unit());
+  std::fprintf(
+      stderr, "  batch %zu x seq-len %zu, %s lr %s, clip %s; stopping %s; output in %s%s\n",
+      lm.hp.batch, lm.hp.seq_len, lm.hp.optimizer.c_str(), format_number(lm.hp.lr).c_str(),
+      format_number(lm.hp.clip).c_str(), stop.c_str(), run.out_dir.c_str(),
+      run.resume ? (" (from step " + std::to_string(trainer.progress().step) + ")").c_str() : "");
+
+  ProgressPrinter printer(stderr, ::isatty(STDERR_FILENO) == 1, run.print_every);
+  const Trainer::Outcome outcome = trainer.run(&g_interrupted, &printer);
+  const std::string checkpoint = checkpoint_path(run.out_dir);
+  if (outcome == Trainer::Outcome::interrupted) {
+    std::printf(
+        "interrupted at step %zu: checkpoint saved in %s\ncontinue with: tapegrad-lm train "
+        "--out %s --resume\n",
+        trainer.progress().step, checkpoint.c_str(), run.out_dir.c_str());
+    return 128 + (g_signal ? int(g_signal) : SIGINT);
+  }
+  const auto validation = trainer.last_validation();
+  std::printf("trained %zu steps in %s (%s %s/s)\n", trainer.progress().step,
+              format_duration(trainer.progress().train_seconds).c_str(),
+              format_rate(double(trainer.progress().train_tokens) /
+                          std::max(1e-9, trainer.progress().train_seconds))
+                  .c_str(),
+              trainer.unit());
+  if (validation)
+    std::printf("validation loss %.4f nats/%s (%.4f bits/char)\n", validation->nats_per_token(),
+                lm.hp.level == Level::character ? "char" : "word",
+                validation->bits_per_character());
+  std::printf("checkpoint: %s (plots: losses.svg, gradient_norms.svg; log: log.csv)\n",
+              checkpoint.c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int run_complete(const std::string& dir, const std::string& text, std::size_t top) {
+  const ModelDir m = load_model_dir(dir);
+  const LanguageModel& lm = *m.lm;
+  const Completion c = complete(lm, text, top);
+  for (const std::string& w : c.prompt.unknown_words)
+    std::fprintf(stderr, "note: '%s' is not in the model's vocabulary; read as <unk>\n", w.c_str());
+  std::printf("next %s after \"%s\":\n",
+              lm.vocabulary.level() == Level::word ? "word" : "character", text.c_str());
+  for (const Candidate& k : c.top) {
+    const int bar = int(std::lround(k.probability * 30));
+    std::printf("  %-14s %.4f  %s\n", quoted_symbol(lm.vocabulary, k.symbol).c_str(), k.probability,
+                std::string(std::size_t(bar), '#').c_str());
+  }
+  const std::string space =
+      lm.vocabulary.level() == Level::word && !c.greedy.empty() && c.greedy[0] != '.' ? " " : "";
+  std::printf("most likely continuation: %s%s%s\n", text.c_str(), space.c_str(), c.greedy.c_str());
+  return 0;
+}
+
+int run_sample(const std::string& dir, const SampleOptions& o) {
+  const ModelDir m = load_model_dir(dir);
+  const Prompt prompt = read_prompt(m.lm->vocabulary, o.prime);
+  for (const std::string& w : prompt.unknown_words)
+    std::fprintf(stderr, "note: '%s' is not in the model's vocabulary; read as <unk>\n", w.c_str());
+  std::printf("%s\n", sample(*m.lm, o).c_str());
+  return 0;
+}
+
+int run_eval(const std::string& dir, const std::string& path) {
+  const ModelDir m = load_model_dir(dir);
+  const Evaluation e = evaluate_file(*m.lm, path);
+  const bool words = m.lm->vocabulary.level() == Level::word;
+  std::printf("%s: %.4f nats/%s, %.4f bits/char over %zu predicted %s", path.c_str(),
+              e.nats_per_token(), words ? "word" : "char", e.bits_per_character(), e.tokens,
+              m.lm->vocabulary.unit());
+  if (words)
+    std::printf(" (%.2f characters per word, the file's mean with whitespace)",
+                e.characters / double(e.tokens));
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "tapegrad-lm: train a recurrent language model (RNN, LSTM or GRU) on your text, then "
+      "sample from it, complete prompts with it and evaluate it.\n"
+      "  tapegrad-lm train                      # the built-in corpus, in well under a minute\n"
+      "  tapegrad-lm complete --model tapegrad-lm-model \"king sits on\"\n"
+      "  tapegrad-lm train --data input.txt --model lstm --hidden 256 --time 300"};
+  app.name("tapegrad-lm");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 success; 1 error (bad data, unusable checkpoint, I/O); 2 usage error "
+      "(unknown flag, malformed or out-of-range value); 130 training interrupted by SIGINT "
+      "(Ctrl-C) after saving a checkpoint (143 for SIGTERM).\n"
+      "Run 'tapegrad-lm COMMAND --help' for the flags of a command.");
+
+  TrainFlags train_flags;
+  CLI::App* train = app.add_subcommand(
+      "train",
+      "train a model; writes checkpoint.npz, losses.svg, gradient_norms.svg, log.csv and "
+      "summary.json to --out; Ctrl-C saves a checkpoint that --resume continues exactly");
+  add_train_flags(*train, train_flags);
+
+  std::string model_dir = "tapegrad-lm-model";
+  SampleOptions sample_options;
+  CLI::App* sample_cmd =
+      app.add_subcommand("sample", "generate text from a trained model, one token at a time");
+  sample_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
+      ->capture_default_str();
+  sample_cmd->add_option("--prime", sample_options.prime,
+                         "text to start from (default: the start of a line or sentence)");
+  sample_cmd->add_option("--length", sample_options.length, "tokens to generate")
+      ->check(CLI::Range(0, 10000000))
+      ->capture_default_str();
+  sample_cmd
+      ->add_option("--temperature", sample_options.temperature,
+                   "divides the logits: < 1 more conservative, > 1 more surprising, 0 always "
+                   "the most likely token")
+      ->check(number("a number >= 0", [](double v) { return v >= 0 && std::isfinite(v); }))
+      ->capture_default_str();
+  sample_cmd
+      ->add_option("--top-k", sample_options.top_k,
+                   "draw only from the K most likely tokens (0: from all)")
+      ->check(CLI::Range(0, 10000000))
+      ->capture_default_str();
+  sample_cmd->add_option("--seed", sample_options.seed, "seed of the draws")->capture_default_str();
+
+  std::size_t top = 5;
+  std::string prompt;
+  CLI::App* complete_cmd =
+      app.add_subcommand("complete", "the most likely next tokens after TEXT, with probabilities");
+  complete_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
+      ->capture_default_str();
+  complete_cmd->add_option("--top", top, "how many next tokens to list")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  complete_cmd->add_option("TEXT", prompt, "the text so far, e.g. \"king sits on\"")->required();
+
+  std::string eval_data;
+  CLI::App* eval_cmd =
+      app.add_subcommand("eval", "loss on a text file: nats per token and bits per character");
+  eval_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
+      ->capture_default_str();
+  eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")
+      ->type_name("FILE")
+      ->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;  // --help exits 0
+  }
+
+  try {
+    if (*train) return run_train(*train, train_flags);
+    if (*sample_cmd) return run_sample(model_dir, sample_options);
+    if (*complete_cmd) return run_complete(model_dir, prompt, top);
+    if (*eval_cmd) return run_eval(model_dir, eval_data);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tapegrad-lm: %s\n", e.what());
+    return kExitError;
+  }
+  return kExitUsage;
+}

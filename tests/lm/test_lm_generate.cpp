@@ -1,0 +1,169 @@
+// Using a trained model: complete (the tutorial's "king sits on"), sample (seeds, temperature,
+// top-k, primes with unknown symbols), eval on a file, and word-level detokenisation.
+#include <cmath>
+#include <string>
+
+#include <boost/test/unit_test.hpp>
+
+#include "lm/generate.hpp"
+#include "lm/lm_support.hpp"
+
+using namespace tapegrad;
+using namespace tapegrad::lm;
+using lmtest::contains;
+using lmtest::error_of;
+using lmtest::LmTempDir;
+using lmtest::small_text;
+using lmtest::tiny_options;
+
+namespace {
+
+// A small word-level LSTM trained once per process on the built-in corpus (about a second).
+const LanguageModel& builtin_word_model() {
+  static const std::unique_ptr<LanguageModel> model = [] {
+    LmTempDir tmp;
+    const TrainOptions o = lmtest::builtin_word_options(tmp.path("builtin"), 80);
+    Trainer(o).run(nullptr, nullptr);
+    return std::move(load_model_dir(o.out_dir).lm);
+  }();
+  return *model;
+}
+
+// A character-level model of small_text() (a few steps: only determinism is tested with it).
+struct CharModel {
+  LmTempDir tmp;
+  std::unique_ptr<LanguageModel> lm;
+  CharModel() {
+    Trainer(tiny_options(tmp.write("data.txt", small_text()), tmp.path("run"), 5))
+        .run(nullptr, nullptr);
+    lm = std::move(load_model_dir(tmp.path("run")).lm);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(lm_generate)
+
+BOOST_AUTO_TEST_CASE(king_sits_on_the_throne) {
+  const LanguageModel& lm = builtin_word_model();
+  const Completion c = complete(lm, "king sits on", 5);
+  BOOST_TEST(c.prompt.tokens.size() == 3u);
+  BOOST_TEST(c.prompt.unknown_words.empty());
+  BOOST_TEST_REQUIRE(c.top.size() == 5u);
+  BOOST_TEST(c.top[0].symbol == "the");
+  BOOST_TEST(c.top[0].probability > 0.8);
+  double total = 0;
+  for (std::size_t i = 0; i < c.top.size(); ++i) {
+    total += c.top[i].probability;
+    if (i > 0) BOOST_TEST(c.top[i].probability <= c.top[i - 1].probability);
+    BOOST_TEST(lm.vocabulary.symbol(std::size_t(c.top[i].index)) == c.top[i].symbol);
+  }
+  BOOST_TEST(total <= 1.0 + 1e-9);
+  BOOST_TEST(c.greedy == "the throne.");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_words_become_unk_and_are_listed) {
+  const LanguageModel& lm = builtin_word_model();
+  const Completion c = complete(lm, "the dragon sits on", 3);
+  BOOST_TEST(c.prompt.unknown_words == std::vector<std::string>{"dragon"},
+             boost::test_tools::per_element());
+  BOOST_TEST(c.prompt.tokens[1] == 0);  // <unk>
+  BOOST_TEST(error_of([&] { complete(lm, "   ", 3); }) ==
+             "complete: the text '   ' holds no words; give at least one");
+  BOOST_TEST(error_of([&] { complete(lm, "king", 0); }) ==
+             "complete: --top must be at least 1, got 0");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_character_in_a_prime_names_it_and_its_position) {
+  CharModel m;
+  SampleOptions s;
+  s.prime = "the cat Zzz";
+  BOOST_TEST(error_of([&] { sample(*m.lm, s); }) ==
+             "unknown character 'Z' (U+005A) at position 8: not in the model's vocabulary of 15 "
+             "characters");
+  BOOST_TEST(error_of([&] { complete(*m.lm, "the dog!", 3); }) ==
+             "unknown character '!' (U+0021) at position 7: not in the model's vocabulary of 15 "
+             "characters");
+}
+
+BOOST_AUTO_TEST_CASE(sampling_is_seeded_and_temperature_zero_is_greedy) {
+  CharModel m;
+  SampleOptions s;
+  s.prime = "the ";
+  s.length = 60;
+  s.seed = 7;
+  const std::string a = sample(*m.lm, s);
+  BOOST_TEST(a.size() == 64u);  // the prime, then 60 characters (all ASCII here)
+  BOOST_TEST(a.rfind("the ", 0) == 0u);
+  BOOST_TEST(sample(*m.lm, s) == a);
+  s.seed = 8;
+  BOOST_TEST(sample(*m.lm, s) != a);
+
+  // Temperature 0, top-k 1 and the greedy completion all pick the most likely symbol.
+  s.temperature = 0;
+  s.length = 15;
+  const std::string greedy = sample(*m.lm, s);
+  s.temperature = 1;
+  s.top_k = 1;
+  BOOST_TEST(sample(*m.lm, s) == greedy);
+  const std::string completed = complete(*m.lm, "the ", 1, 15).greedy;
+  BOOST_TEST(greedy.substr(4, completed.size()) == completed);
+
+  // Every drawn symbol is in the vocabulary; with no prime the text starts after a newline.
+  s = SampleOptions{};
+  s.length = 30;
+  const std::string unprimed = sample(*m.lm, s);
+  BOOST_TEST(unprimed.size() == 30u);
+  BOOST_TEST(m.lm->vocabulary.encode(unprimed).size() == 30u);
+}
+
+BOOST_AUTO_TEST_CASE(low_temperature_concentrates_the_draws) {
+  // At temperature 0.1 nearly every draw is the most likely symbol; at 3 most are not.
+  const LanguageModel& lm = builtin_word_model();
+  SampleOptions s;
+  s.prime = "the king sits on";
+  s.length = 1;
+  int greedy_cold = 0, greedy_hot = 0;
+  const std::string best = "the king sits on the";
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    s.seed = seed;
+    s.temperature = 0.1;
+    greedy_cold += sample(lm, s) == best;
+    s.temperature = 3;
+    greedy_hot += sample(lm, s) == best;
+  }
+  BOOST_TEST(greedy_cold == 40);
+  BOOST_TEST(greedy_hot < 30);
+}
+
+BOOST_AUTO_TEST_CASE(eval_reports_nats_per_token_and_bits_per_character) {
+  CharModel m;
+  const std::string path = m.tmp.write("eval.txt", "the cat sat on a mat.\nthe dog ran.\n");
+  const Evaluation e = evaluate_file(*m.lm, path);
+  // 35 characters make 3 streams of 11 (each at least --seq-len 8 + 1), predicting 10 each;
+  // a prediction stands for one character.
+  BOOST_TEST(e.tokens == 30u);
+  BOOST_TEST(e.characters == double(e.tokens));
+  BOOST_TEST(e.bits_per_character() == e.nats_per_token() / std::log(2.0),
+             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(e.nats_per_token() > 0.0);
+
+  const std::string bad = m.tmp.write("bad.txt", "the cat sat on the Mat.\n");
+  BOOST_TEST(error_of([&] { evaluate_file(*m.lm, bad); }) ==
+             "eval: '" + bad +
+                 "': unknown character 'M' (U+004D) at position 19: not in the model's "
+                 "vocabulary of 15 characters");
+  const std::string missing = m.tmp.path("missing.txt");
+  BOOST_TEST(error_of([&] { evaluate_file(*m.lm, missing); }) ==
+             "cannot open '" + missing + "': No such file or directory");
+}
+
+BOOST_AUTO_TEST_CASE(word_level_text_is_respaced_around_punctuation) {
+  const Vocabulary v = Vocabulary::build("the king ( old ) sits , on the throne .", Level::word);
+  BOOST_TEST(detokenize(v, v.encode("the king ( old ) sits , on the throne .")) ==
+             "the king (old) sits, on the throne.");
+  const Vocabulary c = Vocabulary::build("ab c", Level::character);
+  BOOST_TEST(detokenize(c, c.encode("c ab")) == "c ab");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
