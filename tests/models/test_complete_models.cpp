@@ -90,10 +90,12 @@ BOOST_AUTO_TEST_CASE(next_word_model_with_embedding_input) {
 BOOST_AUTO_TEST_CASE(char_lm_gradients_for_every_cell_kind) {
   using LM = models::CharLM<double>;
   for (LM::Cell cell : {LM::Cell::rnn, LM::Cell::lstm, LM::Cell::gru}) {
-    for (std::size_t embed : {std::size_t(0), std::size_t(3)}) {
+    // 3 steps of 2: an embedding goes through the projected table (T * B >= V); 1 step of 2:
+    // it is embedded and projected per step (T * B < V).
+    for (auto [embed, length] : {std::pair<std::size_t, std::size_t>{0, 3}, {3, 3}, {3, 1}}) {
       nn::Rng rng(11);
       LM model(3, embed, 3, 2, cell, rng);
-      const auto steps = periodic_steps(3, 2, 0);
+      const auto steps = periodic_steps(length, 2, 0);
       const Indices targets = next_symbols(steps);
       LM::State start = model.zero_state(2);
       start.h[0].fill(0.3);  // a non-zero carried state takes part too
@@ -103,7 +105,8 @@ BOOST_AUTO_TEST_CASE(char_lm_gradients_for_every_cell_kind) {
             return softmax_cross_entropy(model.forward(t, steps, s), targets);
           },
           model.parameters());
-      BOOST_TEST(r.ok, LM::cell_name(cell) << " embed " << embed << "\n" << r.report());
+      BOOST_TEST(r.ok, LM::cell_name(cell) << " embed " << embed << " steps " << length << "\n"
+                                           << r.report());
     }
   }
 }
@@ -143,6 +146,32 @@ BOOST_AUTO_TEST_CASE(char_lm_rejects_a_state_of_the_wrong_shape) {
                         [](const Error& e) { return message_has(e, "input batch 2"); });
   BOOST_CHECK_EXCEPTION(models::CharLM<float>::parse_cell("transformer"), Error,
                         [](const Error& e) { return message_has(e, "'transformer'"); });
+}
+
+// With an embedding and V <= T * B, CharLM looks the first layer's input up in the projected
+// table E W_ih^T + b_ih; one step at a time (T * B = 2 < V) it embeds and projects instead. The
+// logits of a sequence must not depend on which way was taken, for every cell kind.
+BOOST_AUTO_TEST_CASE(char_lm_projected_embedding_table_gives_the_embedded_logits) {
+  using LM = models::CharLM<double>;
+  for (LM::Cell cell : {LM::Cell::rnn, LM::Cell::lstm, LM::Cell::gru}) {
+    nn::Rng rng(23);
+    LM model(3, 4, 5, 2, cell, rng);
+    const auto steps = periodic_steps(4, 2, 1);  // T * B = 8 >= V = 3: the table
+    LM::State whole = model.zero_state(2), stepwise = model.zero_state(2);
+    Tape<double> tape;
+    const Tensor<double> together = model.forward(tape, steps, whole).value();
+    for (std::size_t t = 0; t < steps.size(); ++t) {
+      Tape<double> one;
+      const Tensor<double> row = model.forward(one, {steps[t]}, stepwise).value();
+      for (std::size_t k = 0; k < row.size(); ++k)
+        BOOST_TEST(row.data()[k] == together.data()[t * row.size() + k],
+                   boost::test_tools::tolerance(1e-12));
+    }
+    for (std::size_t l = 0; l < 2; ++l)
+      for (std::size_t k = 0; k < whole.h[l].size(); ++k)
+        BOOST_TEST(whole.h[l].data()[k] == stepwise.h[l].data()[k],
+                   boost::test_tools::tolerance(1e-12));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -352,6 +352,69 @@ BOOST_AUTO_TEST_CASE(a_cleared_tape_replays_the_sequence_and_grads_accumulate) {
   BOOST_TEST(xt::allclose(rnn.layer(0).weight_hh.grad, g1, 1e-14, 1e-14));
 }
 
+// A stack run from its first layer's input projections, computed for the whole sequence in one
+// op and sliced per step, gives the outputs and gradients of the stack run from the inputs.
+template <template <class> class Stack>
+void check_from_projections_matches_inputs(std::uint64_t seed) {
+  const std::size_t steps = 4, layers = 2;
+  std::mt19937_64 gen(seed);
+  nn::Rng rng(seed);
+  Stack<double> stack(kInput, kHidden, layers, rng);
+  randomise(stack, gen);
+  Sequence seq(steps, gen);
+  Tensor<double> k = random_tensor({kBatch * steps, kHidden}, gen);
+  auto loss = [&](Tape<double>& t, bool projected) {
+    std::vector<Var<double>> xs = seq.bind(t);
+    if (projected) {
+      const Var<double> all = stack.layer(0).input_part(concat(xs, 0));  // [T * B, G * H]
+      for (std::size_t s = 0; s < steps; ++s) xs[s] = slice(all, 0, s * kBatch, (s + 1) * kBatch);
+    }
+    const auto out = projected ? stack.from_projections(xs) : stack(xs);
+    return sum(concat(out.outputs, 0) * t.constant(k));
+  };
+  std::vector<Tensor<double>> grads[2];
+  double values[2];
+  for (int projected = 0; projected < 2; ++projected) {
+    stack.zero_grad();
+    for (Parameter<double>& x : seq.xs) x.zero_grad();
+    Tape<double> tape;
+    Var<double> l = loss(tape, projected == 1);
+    tape.backward(l);
+    values[projected] = l.item();
+    for (Parameter<double>* p : stack.parameters()) grads[projected].push_back(p->grad);
+    for (Parameter<double>& x : seq.xs) grads[projected].push_back(x.grad);
+  }
+  BOOST_TEST(values[1] == values[0], boost::test_tools::tolerance(1e-12));
+  BOOST_TEST_REQUIRE(grads[1].size() == grads[0].size());
+  for (std::size_t i = 0; i < grads[0].size(); ++i)
+    BOOST_TEST(max_abs(grads[1][i] - grads[0][i]) <= 1e-12 * (1 + max_abs(grads[0][i])),
+               "gradient " << i);
+  check_all_gradients([&](Tape<double>& t) { return loss(t, true); },
+                      named("stack.", stack) + seq.params());
+}
+
+BOOST_AUTO_TEST_CASE(stacks_run_from_input_projections_match_stacks_run_from_inputs) {
+  check_from_projections_matches_inputs<nn::RNN>(301);
+  check_from_projections_matches_inputs<nn::LSTM>(302);
+  check_from_projections_matches_inputs<nn::GRU>(303);
+}
+
+BOOST_AUTO_TEST_CASE(an_input_projection_of_the_wrong_width_is_reported) {
+  nn::Rng rng(7);
+  nn::LSTM<double> lstm(kInput, kHidden, 1, rng);
+  nn::GRU<double> gru(kInput, kHidden, 1, rng);
+  Tape<double> tape;
+  // [batch, hidden] where [batch, 4 hidden] (LSTM) and [batch, 3 hidden] (GRU) are expected.
+  Var<double> narrow = tape.constant(Tensor<double>::from_shape({kBatch, kHidden}));
+  BOOST_CHECK_EXCEPTION(lstm.from_projections({narrow}), Error, [](const Error& e) {
+    return std::string(e.what()).find(
+               "expected an input projection of shape [2, 16], got [2, 4]") != std::string::npos;
+  });
+  BOOST_CHECK_EXCEPTION(gru.from_projections({narrow}), Error, [](const Error& e) {
+    return std::string(e.what()).find("[2, 12], got [2, 4]") != std::string::npos;
+  });
+}
+
 BOOST_AUTO_TEST_CASE(float_layers_agree_with_double) {
   // Same weights, same inputs: the float instantiation computes the same function.
   std::mt19937_64 gen(110);

@@ -85,17 +85,28 @@ class CharLM : public nn::Module<T> {
                   (state.h.empty() ? std::string("?") : std::to_string(state.h[0].shape()[0])) +
                   ", the model has " + std::to_string(num_layers()) +
                   " layers and the input batch " + std::to_string(batch));
-    std::vector<Var<T>> xs;
-    for (const Indices& s : steps) {
+    for (const Indices& s : steps)
       if (s.size() != batch) throw Error("CharLM: every time step must hold the same batch size");
-      xs.push_back(embedding ? (*embedding)(tape, s) : tape.one_hot(s, vocabulary_size));
+    // With an embedding, the first layer sees x_t W_ih^T + b_ih = (E W_ih^T + b_ih)[c_t]: one
+    // small GEMM over the V rows of the embedding table, then a row lookup per step, instead
+    // of a GEMM over all T * B embedded symbols forward and two backward. The same function and
+    // gradients (the tape differentiates through the table); used while V <= T * B, where it
+    // is the smaller product.
+    const bool fold = embedding && vocabulary_size <= steps.size() * batch;
+    std::vector<Var<T>> xs;
+    if (fold) {
+      const Var<T> table = first_layer_projection(tape.param(embedding->weight));
+      for (const Indices& s : steps) xs.push_back(gather_rows(table, s));
+    } else {
+      for (const Indices& s : steps)
+        xs.push_back(embedding ? (*embedding)(tape, s) : tape.one_hot(s, vocabulary_size));
     }
     std::vector<Var<T>> outputs;
     auto run = [&](const auto& stack, auto make_state, auto store) {
       using St = typename std::decay_t<decltype(stack)>::State;
       std::vector<St> init;
       for (std::size_t l = 0; l < num_layers(); ++l) init.push_back(make_state(l));
-      auto out = stack(xs, init);
+      auto out = fold ? stack.from_projections(xs, init) : stack(xs, init);
       outputs = std::move(out.outputs);
       for (std::size_t l = 0; l < num_layers(); ++l) store(l, out.last[l]);
     };
@@ -121,6 +132,12 @@ class CharLM : public nn::Module<T> {
   const Cell cell;
 
  private:
+  Var<T> first_layer_projection(const Var<T>& x) const {
+    return rnn    ? rnn->layer(0).input_part(x)
+           : lstm ? lstm->layer(0).input_part(x)
+                  : gru->layer(0).input_part(x);
+  }
+
   std::unique_ptr<nn::Embedding<T>> embedding;
   std::unique_ptr<nn::RNN<T>> rnn;
   std::unique_ptr<nn::LSTM<T>> lstm;

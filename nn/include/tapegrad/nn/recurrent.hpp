@@ -59,12 +59,16 @@ class RecurrentWeights : public Module<T> {
   Parameter<T>* const bias_ih;
   Parameter<T>* const bias_hh;
 
- protected:
+  /// x W_ih^T + b_ih for x [n, input]: the part of every gate that does not depend on the state.
+  /// Any n rows at once -- one time step's batch, a whole sequence, or every row of an embedding
+  /// table (an embedding followed by this projection is a lookup in the projected table).
   Var<T> input_part(const Var<T>& x) const {
     Tape<T>& t = x.tape();
     return bias_ih ? linear(x, t.param(weight_ih), t.param(*bias_ih))
                    : linear(x, t.param(weight_ih));
   }
+
+ protected:
   Var<T> zero_hidden(Tape<T>& t, std::size_t batch) const {
     Shape shape(2);
     shape[0] = batch;
@@ -76,12 +80,20 @@ class RecurrentWeights : public Module<T> {
     return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh))
                    : linear(h, t.param(weight_hh));
   }
-  // input_part(x) + hidden_part(h) as two ops, not three: the hidden GEMM adds onto the input
-  // part (linear's addend), which saves a node and a pass over the gates at every step.
-  Var<T> both_parts(const Var<T>& x, const Var<T>& h) const {
+  // x_proj + hidden_part(h) as one op: the hidden GEMM adds onto the input part (linear's
+  // addend), which saves a node and a pass over the gates at every step.
+  Var<T> hidden_part_plus(const Var<T>& h, const Var<T>& x_proj) const {
+    check_projection(x_proj, h);
     Tape<T>& t = h.tape();
-    return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh), input_part(x))
-                   : input_part(x) + linear(h, t.param(weight_hh));
+    return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh), x_proj)
+                   : x_proj + linear(h, t.param(weight_hh));
+  }
+  void check_projection(const Var<T>& x_proj, const Var<T>& h) const {
+    const std::size_t width = weight_ih.value.shape()[0];
+    if (x_proj.dim() != 2 || x_proj.shape()[1] != width || x_proj.shape()[0] != h.shape()[0])
+      throw Error("recurrent cell: expected an input projection of shape [" +
+                  std::to_string(h.shape()[0]) + ", " + std::to_string(width) + "], got " +
+                  shape_str(x_proj.shape()));
   }
 };
 
@@ -95,7 +107,12 @@ class RNNCell : public RecurrentWeights<T> {
   /// x [batch, input], h [batch, hidden] -> h' [batch, hidden]
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("RNNCell", x.shape(), this->input_size);
-    return tanh(this->both_parts(x, h));
+    return step(this->input_part(x), h);
+  }
+  /// The same step from x's projection x_proj = input_part(x) [batch, hidden], computed by the
+  /// caller (for a whole sequence at once, or looked up in a projected embedding table).
+  Var<T> step(const Var<T>& x_proj, const Var<T>& h) const {
+    return tanh(this->hidden_part_plus(h, x_proj));
   }
   State zero_state(Tape<T>& t, std::size_t batch) const { return this->zero_hidden(t, batch); }
   static const Var<T>& output(const State& s) { return s; }
@@ -114,8 +131,12 @@ class LSTMCell : public RecurrentWeights<T> {
       : RecurrentWeights<T>(input, hidden, 4, rng, bias) {}
   State operator()(const Var<T>& x, const State& s) const {
     detail::check_batch("LSTMCell", x.shape(), this->input_size);
+    return step(this->input_part(x), s);
+  }
+  /// The same step from x_proj = input_part(x) [batch, 4 hidden] (see RNNCell::step).
+  State step(const Var<T>& x_proj, const State& s) const {
     const std::size_t H = this->hidden_size;
-    Var<T> gates = this->both_parts(x, s.h);
+    Var<T> gates = this->hidden_part_plus(s.h, x_proj);
     Var<T> i = sigmoid(slice(gates, 1, 0, H));
     Var<T> f = sigmoid(slice(gates, 1, H, 2 * H));
     Var<T> g = tanh(slice(gates, 1, 2 * H, 3 * H));
@@ -138,8 +159,13 @@ class GRUCell : public RecurrentWeights<T> {
       : RecurrentWeights<T>(input, hidden, 3, rng, bias) {}
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("GRUCell", x.shape(), this->input_size);
+    return step(this->input_part(x), h);
+  }
+  /// The same step from gi = input_part(x) [batch, 3 hidden] (see RNNCell::step).
+  Var<T> step(const Var<T>& gi, const Var<T>& h) const {
+    this->check_projection(gi, h);
     const std::size_t H = this->hidden_size;
-    Var<T> gi = this->input_part(x), gh = this->hidden_part(h);
+    Var<T> gh = this->hidden_part(h);
     Var<T> r = sigmoid(slice(gi, 1, 0, H) + slice(gh, 1, 0, H));
     Var<T> z = sigmoid(slice(gi, 1, H, 2 * H) + slice(gh, 1, H, 2 * H));
     Var<T> n = tanh(slice(gi, 1, 2 * H, 3 * H) + r * slice(gh, 1, 2 * H, 3 * H));
@@ -175,6 +201,24 @@ class Stacked : public Module<T> {
 
   /// xs: one [batch, input] Var per time step. initial: one state per layer, or empty for zeros.
   Output operator()(const std::vector<Var<T>>& xs, std::vector<State> initial = {}) const {
+    return run(xs, std::move(initial), false);
+  }
+  /// The same, given the first layer's input projections layer(0).input_part(x_t)
+  /// [batch, gates * hidden] instead of the inputs: for a caller that computes them for the
+  /// whole sequence at once, or looks them up in a projected embedding table.
+  Output from_projections(const std::vector<Var<T>>& x_projs,
+                          std::vector<State> initial = {}) const {
+    return run(x_projs, std::move(initial), true);
+  }
+
+  std::size_t num_layers() const { return cells_.size(); }
+  Cell& layer(std::size_t l) { return *cells_.at(l); }
+  const Cell& layer(std::size_t l) const { return *cells_.at(l); }
+
+  const std::size_t input_size, hidden_size;
+
+ private:
+  Output run(const std::vector<Var<T>>& xs, std::vector<State> initial, bool projected) const {
     if (xs.empty()) throw Error("recurrent layer: the input sequence is empty");
     Tape<T>& tape = xs[0].tape();
     const std::size_t batch = xs[0].shape()[0];
@@ -189,7 +233,8 @@ class Stacked : public Module<T> {
     for (const Var<T>& x : xs) {
       Var<T> in = x;
       for (std::size_t l = 0; l < cells_.size(); ++l) {
-        out.last[l] = (*cells_[l])(in, out.last[l]);
+        out.last[l] =
+            l == 0 && projected ? cells_[0]->step(x, out.last[0]) : (*cells_[l])(in, out.last[l]);
         in = Cell::output(out.last[l]);
       }
       out.outputs.push_back(in);
@@ -197,12 +242,6 @@ class Stacked : public Module<T> {
     return out;
   }
 
-  std::size_t num_layers() const { return cells_.size(); }
-  Cell& layer(std::size_t l) { return *cells_.at(l); }
-
-  const std::size_t input_size, hidden_size;
-
- private:
   std::vector<std::unique_ptr<Cell>> cells_;
 };
 
