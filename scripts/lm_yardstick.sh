@@ -9,6 +9,9 @@
 #   scripts/lm_yardstick.sh --time 10            every row for 10 s (to check the script)
 #   scripts/lm_yardstick.sh --models lstm,rnn    only these rows
 #   scripts/lm_yardstick.sh --data FILE          another corpus (default ../shared/data/...)
+#   scripts/lm_yardstick.sh --torch              after each row, the same run in PyTorch
+#                                                (bench/lm_yardstick_torch.py: the same data
+#                                                pipeline, one thread; installs python3-torch)
 #
 # Runs are pinned to core 0 with one OpenBLAS thread; each writes build/yardstick/<model>/
 # (removed first: the rows are fresh runs, never resumed). "wall" is the whole process;
@@ -20,12 +23,14 @@ cd "$(dirname "$0")/.."
 data=../shared/data/tinyshakespeare.txt
 time_override=""
 models=lstm,gru,rnn
+torch=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --torch) torch=1; shift ;;
     --time) time_override="$2"; shift 2 ;;
     --models) models="$2"; shift 2 ;;
     --data) data="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "lm_yardstick: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +49,11 @@ fi
 
 pin=()
 command -v taskset >/dev/null 2>&1 && pin=(taskset -c 0)
-export OPENBLAS_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+if [ "$torch" = 1 ] && ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-torch
+fi
 
 rows=()
 IFS=, read -r -a chosen <<<"$models"
@@ -76,6 +85,25 @@ print("| {} | {:,} | {:.0f} s ({:.0f} s training, {} steps) | {:,.0f} | {:.4f} |
     nats, nats / math.log(2), sys.argv[4]))
 EOF
 )")
+  if [ "$torch" = 1 ]; then
+    torch_args=(--data "$data" --model "$model" --hidden 256 --embed 256 --batch 32 --seq-len 64
+                --lr 2e-3 --clip 5 --val-fraction 0.1 --seed 1 --time "$seconds" --val-every 500)
+    torch_line="OMP_NUM_THREADS=1 ${pin[*]} bench/lm_yardstick_torch.py ${torch_args[*]}"
+    echo "lm_yardstick: $torch_line" >&2
+    start=$(date +%s.%N)
+    "${pin[@]}" /usr/bin/python3 bench/lm_yardstick_torch.py "${torch_args[@]}" >"$out/pytorch.json"
+    end=$(date +%s.%N)
+    rows+=("$(python3 - "$out/pytorch.json" "$start" "$end" "$torch_line" <<'EOF'
+import json, math, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+wall = float(sys.argv[3]) - float(sys.argv[2])
+nats = s["validation_loss"]
+print("| {} (PyTorch {}) | {:,} | {:.0f} s ({:.0f} s training, {} steps) | {:,.0f} | {:.4f} | {:.4f} | `{}` |".format(
+    s["model"], s["version"], s["parameters"], wall, s["train_seconds"], s["steps"],
+    s["chars_per_second"], nats, nats / math.log(2), sys.argv[4]))
+EOF
+)")
+  fi
 done
 
 echo
