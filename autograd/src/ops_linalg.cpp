@@ -2,6 +2,8 @@
 #include <cblas.h>
 
 #include <array>
+#include <initializer_list>
+#include <utility>
 #include <xtensor/xmanipulation.hpp>
 
 #include "kernels.hpp"
@@ -204,11 +206,139 @@ struct Matmul {
   }
 };
 
+// ---- pieces shared by linear and linear_pair ----
+
+// y[r, j] = a[r, j] + b1[j] + b2[j] + W[j, idx[r]] for a one-hot x (a, b1, b2 may each be null;
+// a may be y itself): a column gather of W [out, in], in blocks of kGatherBlock output units so
+// that the block's rows of W stay in L1 while every row of y gets its contiguous stretch.
+template <class T>
+void gather_columns(const Indices& idx, const T* w, std::size_t out, std::size_t in,
+                    std::size_t rows, const T* a, const T* b1, const T* b2, T* y) {
+  T bias[kGatherBlock];  // b1 + b2 over the block: the inner loops below carry no branches
+  for (std::size_t j0 = 0; j0 < out; j0 += kGatherBlock) {
+    const std::size_t n = std::min(out - j0, kGatherBlock);
+    for (std::size_t j = 0; j < n; ++j)
+      bias[j] = (b1 ? b1[j0 + j] : T(0)) + (b2 ? b2[j0 + j] : T(0));
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* wc = w + static_cast<std::size_t>(idx[r]) + j0 * in;
+      T* yr = y + r * out + j0;
+      if (a) {
+        const T* ar = a + r * out + j0;
+        for (std::size_t j = 0; j < n; ++j) yr[j] = (ar[j] + bias[j]) + wc[j * in];
+      } else {
+        for (std::size_t j = 0; j < n; ++j) yr[j] = bias[j] + wc[j * in];
+      }
+    }
+  }
+}
+
+// dW[j, idx[r]] += gy[r, j]: the gather's gradient, a scatter-add blocked the same way.
+template <class T>
+void scatter_columns(const Indices& idx, const T* gy, std::size_t out, std::size_t in,
+                     std::size_t rows, T* gw) {
+  for (std::size_t j0 = 0; j0 < out; j0 += kGatherBlock) {
+    const std::size_t j1 = std::min(out, j0 + kGatherBlock);
+    for (std::size_t r = 0; r < rows; ++r) {
+      T* gc = gw + static_cast<std::size_t>(idx[r]);
+      const T* gyr = gy + r * out;
+      for (std::size_t j = j0; j < j1; ++j) gc[j * in] += gyr[j];
+    }
+  }
+}
+
+// y[r, :] = a[r, :] + b1 + b2, the start value a GEMM then adds onto (any of a, b1, b2 may be
+// null, not all three). One loop per case, so that each is a plain vectorised pass.
+template <class T>
+void fill_rows(std::size_t rows, std::size_t out, const T* a, const T* b1, const T* b2, T* y) {
+  if (b2 && !b1) std::swap(b1, b2);
+  if (!a) {  // the bias row, once, then copied
+    if (rows == 0) return;
+    if (b2)
+      for (std::size_t j = 0; j < out; ++j) y[j] = b1[j] + b2[j];
+    else
+      std::memcpy(y, b1, out * sizeof(T));
+    for (std::size_t r = 1; r < rows; ++r) std::memcpy(y + r * out, y, out * sizeof(T));
+    return;
+  }
+  if (!b1) {
+    std::memcpy(y, a, rows * out * sizeof(T));
+    return;
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    T* yr = y + r * out;
+    const T* ar = a + r * out;
+    if (b2)
+      for (std::size_t j = 0; j < out; ++j) yr[j] = ar[j] + b1[j] + b2[j];
+    else
+      for (std::size_t j = 0; j < out; ++j) yr[j] = ar[j] + b1[j];
+  }
+}
+
+// y (+)= x W^T for x [rows, in] (one-hot: a gather) with W [out, in]; y is overwritten when
+// `overwrite`, else added onto.
+template <class T>
+void add_product(const Tensor<T>& x, const Indices* hot, const T* w, std::size_t rows,
+                 std::size_t out, std::size_t in, bool overwrite, T* y) {
+  if (hot)
+    gather_columns<T>(*hot, w, out, in, rows, overwrite ? nullptr : y, nullptr, nullptr, y);
+  else
+    gemm(false, true, rows, out, in, x.data(), w, overwrite ? T(0) : T(1), y);
+}
+
+// The gradients of y = x W^T for input slots xi (x) and wi (W): dx += dy W, dW += dy^T x
+// (a scatter-add when x is one-hot -- a GEMM would multiply by V - 1 zeros per row).
+template <class T>
+void product_backward(BackwardContext<T>& c, std::size_t xi, std::size_t wi, const T* gy,
+                      std::size_t rows, std::size_t out, std::size_t in) {
+  const Tensor<T>& x = c.input(xi);
+  const T* w = c.input(wi).data();
+  bool fresh = false;
+  if (c.needs_grad(xi)) {
+    T* gx = c.grad_buffer(xi, fresh).data();
+    gemm(false, false, rows, in, out, gy, w, fresh ? T(0) : T(1), gx);
+  }
+  if (c.needs_grad(wi)) {
+    T* gw = c.grad_buffer(wi, fresh).data();
+    if (const Indices* hot = c.one_hot_input(xi)) {
+      if (fresh) std::fill(gw, gw + out * in, T(0));
+      scatter_columns(*hot, gy, out, in, rows, gw);
+    } else {
+      gemm(true, false, out, in, rows, gy, x.data(), fresh ? T(0) : T(1), gw);
+    }
+  }
+}
+
+// db += sum over the rows of dy, for the bias in each of the given input slots that needs a
+// gradient (one pass over dy, however many biases share it).
+template <class T>
+void bias_backward(BackwardContext<T>& c, std::initializer_list<std::size_t> slots, const T* gy,
+                   std::size_t rows, std::size_t out) {
+  T* gb[2] = {nullptr, nullptr};
+  std::size_t n = 0;
+  for (std::size_t i : slots) {
+    if (!c.needs_grad(i)) continue;
+    bool fresh = false;
+    gb[n] = c.grad_buffer(i, fresh).data();
+    if (fresh) std::fill(gb[n], gb[n] + out, T(0));
+    ++n;
+  }
+  if (n == 0) return;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* gyr = gy + r * out;
+    if (n == 1)
+      for (std::size_t j = 0; j < out; ++j) gb[0][j] += gyr[j];
+    else
+      for (std::size_t j = 0; j < out; ++j) {
+        gb[0][j] += gyr[j];
+        gb[1][j] += gyr[j];
+      }
+  }
+}
+
 // y = x W^T (+ b) (+ addend), W stored [out, in] as in PyTorch;  dx += dy W,  dW += dy^T x,
 // db += sum_rows dy,  d_addend += dy. The weight is used transposed inside the GEMM, never
 // copied; an addend (PyTorch's addmm) is copied into y first and the GEMM adds onto it (beta 1).
-// A one-hot x (Tape::one_hot) selects one column of W per row: y gathers W[:, idx[r]] and dW
-// scatter-adds dy into those columns -- the GEMM would multiply by V - 1 zeros per row.
+// A one-hot x (Tape::one_hot) selects one column of W per row: a gather, no GEMM.
 struct Linear {
   static constexpr const char* name = "linear";
   bool bias, addend;
@@ -240,70 +370,84 @@ struct Linear {
       throw Error("linear: the addend must have the output's shape " + shape_str(y.shape()) +
                   ", got " + shape_str(c.input(bias ? 3 : 2).shape()));
     const T* b = bias ? c.input(2).data() : nullptr;
-    T* yd = y.data();
     if (const Indices* hot = c.one_hot_input(0)) {
-      // y[r, j] = addend[r, j] + b[j] + W[j, idx[r]], in blocks of kGatherBlock output units:
-      // the block's rows of W stay in L1 while every row of y gets its contiguous stretch.
-      for (std::size_t j0 = 0; j0 < out; j0 += kGatherBlock) {
-        const std::size_t j1 = std::min(out, j0 + kGatherBlock);
-        for (std::size_t r = 0; r < rows; ++r) {
-          const T* wc = w.data() + static_cast<std::size_t>((*hot)[r]);
-          T* yr = yd + r * out;
-          for (std::size_t j = j0; j < j1; ++j)
-            yr[j] = (a ? a[r * out + j] : T(0)) + (b ? b[j] : T(0)) + wc[j * in];
-        }
-      }
+      gather_columns<T>(*hot, w.data(), out, in, rows, a, b, nullptr, y.data());
       return;
     }
-    // y = addend + b first, then the product is added onto it.
-    if (a && b)
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < out; ++j) yd[r * out + j] = a[r * out + j] + b[j];
-    else if (a)
-      std::memcpy(yd, a, rows * out * sizeof(T));
-    else if (b)
-      for (std::size_t r = 0; r < rows; ++r) std::memcpy(yd + r * out, b, out * sizeof(T));
-    gemm(false, true, rows, out, in, x.data(), w.data(), (a || b) ? T(1) : T(0), yd);
+    if (a || b) fill_rows<T>(rows, out, a, b, nullptr, y.data());
+    add_product(x, nullptr, w.data(), rows, out, in, !(a || b), y.data());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    const Tensor<T>& x = c.input(0);
-    const Tensor<T>& w = c.input(1);
+    const std::size_t out = c.input(1).shape()[0], in = c.input(1).shape()[1],
+                      rows = c.input(0).size() / std::max<std::size_t>(in, 1);
     const T* gy = c.grad_output().data();
-    const std::size_t out = w.shape()[0], in = w.shape()[1],
-                      rows = x.size() / std::max<std::size_t>(in, 1);
-    bool fresh = false;
-    if (c.needs_grad(0)) {
-      T* gx = c.grad_buffer(0, fresh).data();
-      gemm(false, false, rows, in, out, gy, w.data(), fresh ? T(0) : T(1), gx);
-    }
-    if (c.needs_grad(1)) {
-      T* gw = c.grad_buffer(1, fresh).data();
-      if (const Indices* hot = c.one_hot_input(0)) {
-        if (fresh) std::fill(gw, gw + out * in, T(0));
-        for (std::size_t j0 = 0; j0 < out; j0 += kGatherBlock) {  // blocked as in forward
-          const std::size_t j1 = std::min(out, j0 + kGatherBlock);
-          for (std::size_t r = 0; r < rows; ++r) {
-            T* gc = gw + static_cast<std::size_t>((*hot)[r]);
-            const T* gyr = gy + r * out;
-            for (std::size_t j = j0; j < j1; ++j) gc[j * in] += gyr[j];
-          }
-        }
-      } else {
-        gemm(true, false, out, in, rows, gy, x.data(), fresh ? T(0) : T(1), gw);
-      }
-    }
-    if (bias && c.needs_grad(2)) {
-      T* gb = c.grad_buffer(2, fresh).data();
-      if (fresh) std::fill(gb, gb + out, T(0));
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < out; ++j) gb[j] += gy[r * out + j];
-    }
+    product_backward(c, 0, 1, gy, rows, out, in);
+    if (bias) bias_backward(c, {2}, gy, rows, out);
     const std::size_t ia = bias ? 3 : 2;
     if (addend && c.needs_grad(ia)) {
+      bool fresh = false;
       T* ga = c.grad_buffer(ia, fresh).data();
       detail::add_into(ga, gy, rows * out, fresh);
     }
+  }
+};
+
+// y = x W_x^T + h W_h^T (+ b_x + b_h): the pre-activation of a recurrent cell's step (every
+// gate of an RNN, LSTM) as one op. Against linear(h, W_h, b_h, linear(x, W_x, b_x)) it skips
+// the intermediate output, the pass that copies it into y, the addend's gradient copy, and one
+// of the two passes that sum dy into the biases. Inputs: x, W_x, h, W_h (, b_x, b_h).
+struct LinearPair {
+  static constexpr const char* name = "linear_pair";
+  bool bias;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    const Tensor<T>& wx = c.input(1);
+    const Tensor<T>& h = c.input(2);
+    const Tensor<T>& wh = c.input(3);
+    const auto is_bias = [&](std::size_t i) {
+      return c.input(i).dimension() == 1 && c.input(i).shape()[0] == wx.shape()[0];
+    };
+    const bool shapes_ok = x.dimension() == 2 && wx.dimension() == 2 && h.dimension() == 2 &&
+                           wh.dimension() == 2 && x.shape()[1] == wx.shape()[1] &&
+                           h.shape()[1] == wh.shape()[1] && h.shape()[0] == x.shape()[0] &&
+                           wh.shape()[0] == wx.shape()[0] && (!bias || (is_bias(4) && is_bias(5)));
+    if (!shapes_ok)
+      throw Error(
+          "linear_pair: expected x [n, in_x], weight_x [out, in_x], h [n, in_h], "
+          "weight_h [out, in_h]" +
+          std::string(bias ? " and biases [out]" : "") + "; got x " + shape_str(x.shape()) +
+          ", weight_x " + shape_str(wx.shape()) + ", h " + shape_str(h.shape()) + ", weight_h " +
+          shape_str(wh.shape()) +
+          (bias ? ", biases " + shape_str(c.input(4).shape()) + " and " +
+                      shape_str(c.input(5).shape())
+                : std::string()));
+    const std::size_t rows = x.shape()[0], out = wx.shape()[0];
+    Tensor<T>& y = c.output();
+    if (y.dimension() != 2 || y.shape()[0] != rows || y.shape()[1] != out) {
+      Shape s(2);
+      s[0] = rows;
+      s[1] = out;
+      y.resize(s);
+    }
+    const T* bx = bias ? c.input(4).data() : nullptr;
+    const T* bh = bias ? c.input(5).data() : nullptr;
+    if (const Indices* hot = c.one_hot_input(0)) {
+      gather_columns<T>(*hot, wx.data(), out, wx.shape()[1], rows, nullptr, bx, bh, y.data());
+    } else {
+      if (bias) fill_rows<T>(rows, out, nullptr, bx, bh, y.data());
+      add_product(x, nullptr, wx.data(), rows, out, wx.shape()[1], !bias, y.data());
+    }
+    add_product(h, c.one_hot_input(2), wh.data(), rows, out, wh.shape()[1], false, y.data());
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const std::size_t rows = c.input(0).shape()[0], out = c.input(1).shape()[0];
+    const T* gy = c.grad_output().data();
+    product_backward(c, 0, 1, gy, rows, out, c.input(1).shape()[1]);
+    product_backward(c, 2, 3, gy, rows, out, c.input(3).shape()[1]);
+    if (bias) bias_backward(c, {4, 5}, gy, rows, out);
   }
 };
 
@@ -348,6 +492,18 @@ Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, const V
 }
 
 template <class T>
+Var<T> linear_pair(const Var<T>& x, const Var<T>& weight_x, const Var<T>& h,
+                   const Var<T>& weight_h) {
+  return apply(LinearPair{false}, x, weight_x, h, weight_h);
+}
+
+template <class T>
+Var<T> linear_pair(const Var<T>& x, const Var<T>& weight_x, const Var<T>& h, const Var<T>& weight_h,
+                   const Var<T>& bias_x, const Var<T>& bias_h) {
+  return apply(LinearPair{true}, x, weight_x, h, weight_h, bias_x, bias_h);
+}
+
+template <class T>
 Var<T> transpose(const Var<T>& x, const std::vector<std::size_t>& perm) {
   const std::size_t rank = x.dim();
   if (rank > 8) throw Error("transpose: supports up to 8 axes, got " + shape_str(x.shape()));
@@ -380,6 +536,16 @@ TAPEGRAD_INSTANTIATE(Var<float> linear(const Var<float>&, const Var<float>&, con
                                        const Var<float>&),
                      Var<double> linear(const Var<double>&, const Var<double>&, const Var<double>&,
                                         const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> linear_pair(const Var<float>&, const Var<float>&, const Var<float>&,
+                                            const Var<float>&),
+                     Var<double> linear_pair(const Var<double>&, const Var<double>&,
+                                             const Var<double>&, const Var<double>&))
+TAPEGRAD_INSTANTIATE(Var<float> linear_pair(const Var<float>&, const Var<float>&, const Var<float>&,
+                                            const Var<float>&, const Var<float>&,
+                                            const Var<float>&),
+                     Var<double> linear_pair(const Var<double>&, const Var<double>&,
+                                             const Var<double>&, const Var<double>&,
+                                             const Var<double>&, const Var<double>&))
 TAPEGRAD_INSTANTIATE(Var<float> transpose(const Var<float>&, const std::vector<std::size_t>&),
                      Var<double> transpose(const Var<double>&, const std::vector<std::size_t>&))
 

@@ -584,4 +584,142 @@ TAPEGRAD_GRADIENT_TEST(linear_of_a_one_hot_input_gradient, "linear") {
                   {&m});
 }
 
+// ---- linear_pair: a recurrent cell's pre-activation x W_x^T + h W_h^T + b_x + b_h in one op ----
+
+// x = [[1, 2]], W_x as in the linear case above: x W_x^T = [[1, 0, 6.5]];
+// h = [[1, 0, -1]], W_h = [[1, 2, 3], [0, 1, 0], [-1, 0, 2]]: h W_h^T = [[-2, 0, -3]];
+// b_x = [0.1, 0.2, 0.3], b_h = [1, 1, 1]: y = [[0.1, 1.2, 4.8]], and [[-1, 0, 3.5]] without.
+BOOST_AUTO_TEST_CASE(linear_pair_forward_matches_hand_computed_values) {
+  Tape<float> tape;
+  Var<float> x = tape.constant(Tensor<float>{{1.f, 2.f}});
+  Var<float> wx = tape.constant(Tensor<float>{{1.f, 0.f}, {2.f, -1.f}, {0.5f, 3.f}});
+  Var<float> h = tape.constant(Tensor<float>{{1.f, 0.f, -1.f}});
+  Var<float> wh = tape.constant(Tensor<float>{{1.f, 2.f, 3.f}, {0.f, 1.f, 0.f}, {-1.f, 0.f, 2.f}});
+  Var<float> bx = tape.constant(Tensor<float>{0.1f, 0.2f, 0.3f});
+  Var<float> bh = tape.constant(Tensor<float>{1.f, 1.f, 1.f});
+  Var<float> y = linear_pair(x, wx, h, wh, bx, bh);
+  BOOST_TEST(std::string(y.op_name()) == "linear_pair");
+  check_tensor(y.value(), Tensor<float>{{0.1f, 1.2f, 4.8f}}, 1e-6);
+  check_tensor(linear_pair(x, wx, h, wh).value(), Tensor<float>{{-1.f, 0.f, 3.5f}}, 1e-6);
+}
+
+TAPEGRAD_GRADIENT_TEST(linear_pair_gradient, "linear_pair") {
+  std::mt19937_64 rng(53);
+  Parameter<double> x(random_tensor({3, 4}, rng)), wx(random_tensor({5, 4}, rng)),
+      h(random_tensor({3, 2}, rng)), wh(random_tensor({5, 2}, rng)), bx(random_tensor({5}, rng)),
+      bh(random_tensor({5}, rng));
+  check_gradients("linear_pair",
+                  [&](Tape<double>& t) {
+                    return linear_pair(t.param(x), t.param(wx), t.param(h), t.param(wh),
+                                       t.param(bx), t.param(bh));
+                  },
+                  {&x, &wx, &h, &wh, &bx, &bh});
+  check_gradients("linear_pair",
+                  [&](Tape<double>& t) {
+                    return linear_pair(t.param(x), t.param(wx), t.param(h), t.param(wh));
+                  },
+                  {&x, &wx, &h, &wh});
+  // Through BLAS rather than the small-product loop, as an RNN step of batch 16 runs.
+  Parameter<double> xb(random_tensor({16, 64}, rng)), wxb(random_tensor({32, 64}, rng)),
+      hb(random_tensor({16, 32}, rng)), whb(random_tensor({32, 32}, rng)),
+      bxb(random_tensor({32}, rng)), bhb(random_tensor({32}, rng));
+  GradcheckOptions o;
+  o.directions = 4;
+  check_gradients(
+      "linear_pair",
+      [&](Tape<double>& t) {
+        return linear_pair(t.param(xb), t.param(wxb), t.param(hb), t.param(whb), t.param(bxb),
+                           t.param(bhb));
+      },
+      {&xb, &wxb, &hb, &whb, &bxb, &bhb}, o);
+  // A one-hot x (a column gather of W_x; its scatter-add gradient) and a one-hot h.
+  const Indices idx{1, 3, 1};
+  check_gradients("linear_pair",
+                  [&](Tape<double>& t) {
+                    return linear_pair(t.one_hot(idx, 4), t.param(wx), t.param(h), t.param(wh),
+                                       t.param(bx), t.param(bh));
+                  },
+                  {&wx, &h, &wh, &bx, &bh});
+  check_gradients(
+      "linear_pair",
+      [&](Tape<double>& t) {
+        return linear_pair(t.param(x), t.param(wx), t.one_hot(Indices{0, 1, 1}, 2), t.param(wh));
+      },
+      {&x, &wx, &wh});
+}
+
+// linear_pair against the two-op form it replaces, linear(h, W_h, b_h, linear(x, W_x, b_x)):
+// values and every gradient, for dense and one-hot x (repeated classes), at BLAS sizes, twice
+// on one tape (the second pass runs on recycled buffers, which hold the first pass's values).
+template <class T>
+void check_linear_pair_matches_two_linears(bool one_hot_x, double tol) {
+  const std::size_t rows = 32, classes = 65, hidden = 48, out = 96;
+  std::mt19937_64 rng(one_hot_x ? 59 : 61);
+  Indices idx(rows);
+  for (std::size_t r = 0; r < rows; ++r) idx[r] = std::int64_t((r * 11 + 5) % classes);
+  idx[rows - 1] = idx[0];
+  const Tensor<T> x0(random_tensor({rows, classes}, rng)), wx0(random_tensor({out, classes}, rng)),
+      h0(random_tensor({rows, hidden}, rng)), wh0(random_tensor({out, hidden}, rng)),
+      bx0(random_tensor({out}, rng)), bh0(random_tensor({out}, rng)),
+      k(random_tensor({rows, out}, rng));
+  struct Result {
+    Tensor<T> y, gx, gwx, gh, gwh, gbx, gbh;
+  };
+  Tape<T> tape;
+  auto run = [&](bool fused) {
+    Parameter<T> x(x0), wx(wx0), h(h0), wh(wh0), bx(bx0), bh(bh0);
+    Result r;
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      tape.clear();
+      for (Parameter<T>* p : {&x, &wx, &h, &wh, &bx, &bh}) p->zero_grad();
+      Var<T> xv = one_hot_x ? tape.one_hot(idx, classes) : tape.param(x);
+      Var<T> y = fused ? linear_pair(xv, tape.param(wx), tape.param(h), tape.param(wh),
+                                     tape.param(bx), tape.param(bh))
+                       : linear(tape.param(h), tape.param(wh), tape.param(bh),
+                                linear(xv, tape.param(wx), tape.param(bx)));
+      tape.backward(sum(y * tape.constant(k)));
+      r = {y.value(), x.grad, wx.grad, h.grad, wh.grad, bx.grad, bh.grad};
+    }
+    return r;
+  };
+  const Result two = run(false), pair = run(true);
+  check_tensor(pair.y, two.y, tol);
+  check_tensor(pair.gx, two.gx, tol);
+  check_tensor(pair.gwx, two.gwx, tol);
+  check_tensor(pair.gh, two.gh, tol);
+  check_tensor(pair.gwh, two.gwh, tol);
+  check_tensor(pair.gbx, two.gbx, tol);
+  check_tensor(pair.gbh, two.gbh, tol);
+  // Both biases receive the same gradient: the column sums of dL/dy = k.
+  check_tensor(pair.gbx, Tensor<T>(xt::sum(k, {0})), tol);
+}
+
+BOOST_AUTO_TEST_CASE(linear_pair_matches_the_two_linears_it_replaces) {
+  check_linear_pair_matches_two_linears<double>(false, 1e-12);
+  check_linear_pair_matches_two_linears<double>(true, 1e-12);
+  check_linear_pair_matches_two_linears<float>(false, 2e-5);
+  check_linear_pair_matches_two_linears<float>(true, 2e-5);
+}
+
+BOOST_AUTO_TEST_CASE(linear_pair_with_mismatched_shapes_is_reported) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(full<double>({2, 3}, 1.0));
+  Var<double> wx = tape.constant(full<double>({4, 3}, 1.0));
+  Var<double> h = tape.constant(full<double>({2, 5}, 1.0));
+  Var<double> wh = tape.constant(full<double>({4, 5}, 1.0));
+  Var<double> b = tape.constant(full<double>({4}, 1.0));
+  Var<double> h3 = tape.constant(full<double>({3, 5}, 1.0));   // a different batch
+  Var<double> wh6 = tape.constant(full<double>({6, 5}, 1.0));  // a different width
+  Var<double> b5 = tape.constant(full<double>({5}, 1.0));
+  const std::size_t before = tape.size();
+  BOOST_CHECK_EXCEPTION(linear_pair(x, wx, h3, wh), Error,
+                        mentions({"linear_pair", "h [n, in_h]", "x [2, 3]", "h [3, 5]"}));
+  BOOST_CHECK_EXCEPTION(linear_pair(x, wx, h, wh6), Error,
+                        mentions({"linear_pair", "weight_x [4, 3]", "weight_h [6, 5]"}));
+  BOOST_CHECK_EXCEPTION(linear_pair(x, wx, h, wh, b, b5), Error,
+                        mentions({"linear_pair", "biases [out]", "biases [4] and [5]"}));
+  BOOST_CHECK_EXCEPTION(linear_pair(wx, x, h, wh), Error, mentions({"linear_pair", "x [4, 3]"}));
+  BOOST_TEST(tape.size() == before);  // failed ops leave nothing on the tape
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -47,7 +47,7 @@ const std::map<std::string, std::set<std::string>>& families() {
       {"binary", {"add", "sub", "mul", "div"}},
       {"unary_scalar", {"neg", "add_scalar", "mul_scalar", "rsub_scalar", "rdiv_scalar"}},
       {"elementwise", {"exp", "log", "tanh", "sigmoid", "relu", "square", "pow", "sqrt"}},
-      {"linalg", {"matmul", "linear", "transpose"}},
+      {"linalg", {"matmul", "linear", "linear_pair", "transpose"}},
       {"shape", {"reshape", "slice", "concat", "stack"}},
       {"reduce", {"sum", "mean", "sum_axis", "mean_axis"}},
       {"softmax", {"softmax", "log_softmax"}},
@@ -118,6 +118,10 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
   if (op == "linear")
     return in.size() == 2 ? tapegrad::linear(in.at(0), in.at(1))
                           : tapegrad::linear(in.at(0), in.at(1), in.at(2));
+  if (op == "linear_pair")
+    return in.size() == 4
+               ? tapegrad::linear_pair(in.at(0), in.at(1), in.at(2), in.at(3))
+               : tapegrad::linear_pair(in.at(0), in.at(1), in.at(2), in.at(3), in.at(4), in.at(5));
   if (op == "transpose")
     return tapegrad::transpose(in.at(0), a.value("perm", std::vector<std::size_t>{}));
   if (op == "reshape")

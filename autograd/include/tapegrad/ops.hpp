@@ -68,6 +68,15 @@ Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias);
 /// output and the GEMM adds onto it, so an RNN step h W_hh^T + b_hh + (x W_ih^T + b_ih) is one op.
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, const Var<T>& addend);
+/// x W_x^T + h W_h^T (+ b_x + b_h), x [n, in_x], h [n, in_h], both weights [out, in_*]: a
+/// recurrent cell's pre-activation in one op (one output written once, one pass over its
+/// gradient for both biases). A Tape::one_hot x or h is a column gather of its weight.
+template <class T>
+Var<T> linear_pair(const Var<T>& x, const Var<T>& weight_x, const Var<T>& h,
+                   const Var<T>& weight_h);
+template <class T>
+Var<T> linear_pair(const Var<T>& x, const Var<T>& weight_x, const Var<T>& h, const Var<T>& weight_h,
+                   const Var<T>& bias_x, const Var<T>& bias_h);
 /// Permutes axes; with no permutation, reverses them (a matrix's transpose).
 template <class T>
 Var<T> transpose(const Var<T>& x, const std::vector<std::size_t>& perm = {});

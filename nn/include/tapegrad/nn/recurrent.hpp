@@ -80,6 +80,13 @@ class RecurrentWeights : public Module<T> {
     return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh))
                    : linear(h, t.param(weight_hh));
   }
+  // input_part(x) + hidden_part(h) as one op (linear_pair): the gates are written once.
+  Var<T> both_parts(const Var<T>& x, const Var<T>& h) const {
+    Tape<T>& t = h.tape();
+    return bias_ih ? linear_pair(x, t.param(weight_ih), h, t.param(weight_hh), t.param(*bias_ih),
+                                 t.param(*bias_hh))
+                   : linear_pair(x, t.param(weight_ih), h, t.param(weight_hh));
+  }
   // x_proj + hidden_part(h) as one op: the hidden GEMM adds onto the input part (linear's
   // addend), which saves a node and a pass over the gates at every step.
   Var<T> hidden_part_plus(const Var<T>& h, const Var<T>& x_proj) const {
@@ -107,7 +114,7 @@ class RNNCell : public RecurrentWeights<T> {
   /// x [batch, input], h [batch, hidden] -> h' [batch, hidden]
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("RNNCell", x.shape(), this->input_size);
-    return step(this->input_part(x), h);
+    return tanh(this->both_parts(x, h));
   }
   /// The same step from x's projection x_proj = input_part(x) [batch, hidden], computed by the
   /// caller (for a whole sequence at once, or looked up in a projected embedding table).
@@ -131,24 +138,29 @@ class LSTMCell : public RecurrentWeights<T> {
       : RecurrentWeights<T>(input, hidden, 4, rng, bias) {}
   State operator()(const Var<T>& x, const State& s) const {
     detail::check_batch("LSTMCell", x.shape(), this->input_size);
-    return step(this->input_part(x), s);
+    return from_gates(this->both_parts(x, s.h), s.c);
   }
   /// The same step from x_proj = input_part(x) [batch, 4 hidden] (see RNNCell::step).
   State step(const Var<T>& x_proj, const State& s) const {
-    const std::size_t H = this->hidden_size;
-    Var<T> gates = this->hidden_part_plus(s.h, x_proj);
-    Var<T> i = sigmoid(slice(gates, 1, 0, H));
-    Var<T> f = sigmoid(slice(gates, 1, H, 2 * H));
-    Var<T> g = tanh(slice(gates, 1, 2 * H, 3 * H));
-    Var<T> o = sigmoid(slice(gates, 1, 3 * H, 4 * H));
-    Var<T> c = f * s.c + i * g;
-    return {o * tanh(c), c};
+    return from_gates(this->hidden_part_plus(s.h, x_proj), s.c);
   }
   State zero_state(Tape<T>& t, std::size_t batch) const {
     Var<T> z = this->zero_hidden(t, batch);
     return {z, z};
   }
   static const Var<T>& output(const State& s) { return s.h; }
+
+ private:
+  // gates [batch, 4 hidden] = [i, f, g, o] pre-activations, c the previous cell state.
+  State from_gates(const Var<T>& gates, const Var<T>& c_prev) const {
+    const std::size_t H = this->hidden_size;
+    Var<T> i = sigmoid(slice(gates, 1, 0, H));
+    Var<T> f = sigmoid(slice(gates, 1, H, 2 * H));
+    Var<T> g = tanh(slice(gates, 1, 2 * H, 3 * H));
+    Var<T> o = sigmoid(slice(gates, 1, 3 * H, 4 * H));
+    Var<T> c = f * c_prev + i * g;
+    return {o * tanh(c), c};
+  }
 };
 
 template <class T>
