@@ -3,7 +3,6 @@
 
 #include <array>
 #include <initializer_list>
-#include <utility>
 #include <xtensor/xmanipulation.hpp>
 
 #include "kernels.hpp"
@@ -246,11 +245,11 @@ void scatter_columns(const Indices& idx, const T* gy, std::size_t out, std::size
   }
 }
 
-// y[r, :] = a[r, :] + b1 + b2, the start value a GEMM then adds onto (any of a, b1, b2 may be
-// null, not all three). One loop per case, so that each is a plain vectorised pass.
+// y[r, :] = a[r, :] + b1 + b2, the start value a GEMM then adds onto: a or b1 given, b2 only
+// with b1 (linear: a and/or b; linear_pair: both biases). One loop per case, so that each is a
+// plain vectorised pass.
 template <class T>
 void fill_rows(std::size_t rows, std::size_t out, const T* a, const T* b1, const T* b2, T* y) {
-  if (b2 && !b1) std::swap(b1, b2);
   if (!a) {  // the bias row, once, then copied
     if (rows == 0) return;
     if (b2)
@@ -274,15 +273,14 @@ void fill_rows(std::size_t rows, std::size_t out, const T* a, const T* b1, const
   }
 }
 
-// y (+)= x W^T for x [rows, in] (one-hot: a gather) with W [out, in]; y is overwritten when
-// `overwrite`, else added onto.
+// y += x W^T for x [rows, in] (one-hot: a gather) with W [out, in].
 template <class T>
 void add_product(const Tensor<T>& x, const Indices* hot, const T* w, std::size_t rows,
-                 std::size_t out, std::size_t in, bool overwrite, T* y) {
+                 std::size_t out, std::size_t in, T* y) {
   if (hot)
-    gather_columns<T>(*hot, w, out, in, rows, overwrite ? nullptr : y, nullptr, nullptr, y);
+    gather_columns<T>(*hot, w, out, in, rows, y, nullptr, nullptr, y);
   else
-    gemm(false, true, rows, out, in, x.data(), w, overwrite ? T(0) : T(1), y);
+    gemm(false, true, rows, out, in, x.data(), w, T(1), y);
 }
 
 // The gradients of y = x W^T for input slots xi (x) and wi (W): dx += dy W, dW += dy^T x
@@ -357,14 +355,9 @@ struct Linear {
                   (bias ? ", bias " + shape_str(c.input(2).shape()) : std::string()));
     const std::size_t out = w.shape()[0], in = w.shape()[1],
                       rows = x.size() / std::max<std::size_t>(in, 1);
-    Tensor<T>& y = c.output();
-    if (y.dimension() != x.dimension() ||
-        !std::equal(x.shape().begin(), x.shape().end() - 1, y.shape().begin()) ||
-        y.shape().back() != out) {
-      Shape s = x.shape();
-      s.back() = out;
-      y.resize(s);
-    }
+    Shape shape = x.shape();
+    shape.back() = out;
+    Tensor<T>& y = detail::output_shaped(c, shape);
     const T* a = addend ? c.input(bias ? 3 : 2).data() : nullptr;
     if (addend && c.input(bias ? 3 : 2).shape() != y.shape())
       throw Error("linear: the addend must have the output's shape " + shape_str(y.shape()) +
@@ -375,7 +368,7 @@ struct Linear {
       return;
     }
     if (a || b) fill_rows<T>(rows, out, a, b, nullptr, y.data());
-    add_product(x, nullptr, w.data(), rows, out, in, !(a || b), y.data());
+    gemm(false, true, rows, out, in, x.data(), w.data(), (a || b) ? T(1) : T(0), y.data());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
@@ -424,22 +417,17 @@ struct LinearPair {
                       shape_str(c.input(5).shape())
                 : std::string()));
     const std::size_t rows = x.shape()[0], out = wx.shape()[0];
-    Tensor<T>& y = c.output();
-    if (y.dimension() != 2 || y.shape()[0] != rows || y.shape()[1] != out) {
-      Shape s(2);
-      s[0] = rows;
-      s[1] = out;
-      y.resize(s);
-    }
+    Tensor<T>& y = detail::output_shaped(c, std::array<std::size_t, 2>{rows, out});
     const T* bx = bias ? c.input(4).data() : nullptr;
     const T* bh = bias ? c.input(5).data() : nullptr;
     if (const Indices* hot = c.one_hot_input(0)) {
       gather_columns<T>(*hot, wx.data(), out, wx.shape()[1], rows, nullptr, bx, bh, y.data());
     } else {
       if (bias) fill_rows<T>(rows, out, nullptr, bx, bh, y.data());
-      add_product(x, nullptr, wx.data(), rows, out, wx.shape()[1], !bias, y.data());
+      gemm(false, true, rows, out, wx.shape()[1], x.data(), wx.data(), bias ? T(1) : T(0),
+           y.data());
     }
-    add_product(h, c.one_hot_input(2), wh.data(), rows, out, wh.shape()[1], false, y.data());
+    add_product(h, c.one_hot_input(2), wh.data(), rows, out, wh.shape()[1], y.data());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
