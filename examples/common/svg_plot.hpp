@@ -89,8 +89,13 @@ inline std::string svg_line_chart(const std::string& title, const std::string& x
       y0 = std::min(y0, ty(s.y[i])), y1 = std::max(y1, ty(s.y[i]));
     }
   if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-  if (x1 == x0) x1 = x0 + 1;
-  if (y1 == y0) y0 -= 0.5, y1 += 0.5;
+  // A range of a few ulps would give a tick step below the values' resolution (the tick loops
+  // below would never advance): such an axis is treated as flat, like equal values.
+  auto flat = [](double a, double b) {
+    return !(b - a > 1e-9 * std::max(std::fabs(a), std::fabs(b)));
+  };
+  if (flat(x0, x1)) x1 = x0 + 1;
+  if (flat(y0, y1)) y0 -= 0.5, y1 += 0.5;
 
   // x: round ticks inside the data range (the axis itself spans the data exactly).
   const Ticks xt = nice_ticks(x0, x1);

@@ -2,6 +2,7 @@
 // axis, and a left margin that fits the widest label.
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ BOOST_AUTO_TEST_CASE(log_axes_are_labelled_at_decades) {
   for (const char* label : {">1e-7<", ">1e-6<", ">1e-5<", ">1e-3<", ">1e-2<", ">1e-1<", ">1e+0<"})
     BOOST_TEST(contains(wide, label), label);
   BOOST_TEST(!contains(wide, ">0.01<"));
-  BOOST_TEST(!contains(wide, "0.697"));  // data values are not tick labels
+  BOOST_TEST(!contains(wide, ">0.697<"));  // data values are not tick labels
   // Two decades near 1 read as plain numbers.
   const std::string narrow =
       svg_line_chart("norms", "t", "norm", {Series{"a", {0, 1}, {0.02, 0.7}, "#000"}}, true);
@@ -63,6 +64,21 @@ BOOST_AUTO_TEST_CASE(a_linear_chart_labels_round_values_only) {
     BOOST_TEST(contains(svg, label), label);
   BOOST_TEST(!contains(svg, "1034.2"));
   BOOST_TEST(contains(svg, "<polyline"));
+}
+
+// Values a few ulps apart (a loss that stopped moving) chart like equal values: a flat line
+// with round ticks around it -- before, the tick step fell below the values' resolution and
+// the tick loop never ended.
+BOOST_AUTO_TEST_CASE(values_a_few_ulps_apart_chart_as_a_flat_line) {
+  const double v = 4.0, w = std::nextafter(std::nextafter(4.0, 5.0), 5.0);
+  const double s = 1000.0, t = std::nextafter(1000.0, 2000.0);
+  const std::string svg =
+      svg_line_chart("flat", "step", "loss", {{"train", {s, t}, {v, w}, "#1f77b4"}});
+  BOOST_TEST(contains(svg, "<polyline"));
+  // y widened to 3.5 .. 4.5, ticks every 0.2; x widened to 1000 .. 1001, ticks every 0.2.
+  for (const char* label : {">3.4<", ">4.0<", ">4.6<", ">1000.0<", ">1000.4<", ">1001.0<"})
+    BOOST_TEST(contains(svg, label), label);
+  BOOST_TEST(svg.size() < 20000u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
