@@ -43,6 +43,17 @@ def parse_args():
     a = p.parse_args()
     if a.time is None and a.steps is None:
         p.error("give --time or --steps")
+    for name in ("hidden", "embed", "batch", "seq_len", "val_every"):
+        if getattr(a, name) < 1:
+            p.error("--%s must be at least 1, got %d" % (name.replace("_", "-"), getattr(a, name)))
+    if a.steps is not None and a.steps < 1:
+        p.error("--steps must be at least 1, got %d" % a.steps)
+    if a.time is not None and not a.time > 0:
+        p.error("--time must be positive, got %g" % a.time)
+    if not 0 < a.val_fraction <= 0.5:
+        p.error("--val-fraction must be in (0, 0.5], got %g" % a.val_fraction)
+    if not a.lr > 0 or not a.clip > 0:
+        p.error("--lr and --clip must be positive, got %g and %g" % (a.lr, a.clip))
     return a
 
 
@@ -90,7 +101,7 @@ def main():
     a = parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
-    with open(a.data, encoding="utf-8") as f:
+    with open(a.data, encoding="utf-8", newline="") as f:
         text = f.read()
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -100,6 +111,10 @@ def main():
     n_val = int(math.floor(len(tokens) * a.val_fraction + 0.5))
     train, val = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val :]
     B, T = a.batch, a.seq_len
+    if len(train) < B * (T + 1) or len(val) < 2:
+        sys.exit("lm_yardstick_torch.py: %s has %d training and %d validation characters; "
+                 "batch %d x seq-len %d needs at least %d and 2"
+                 % (a.data, len(train), len(val), B, T, B * (T + 1)))
     L = len(train) // B
     streams = train[: B * L].view(B, L).t()  # [L, B]: column b is stream b
 

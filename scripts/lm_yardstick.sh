@@ -91,7 +91,8 @@ EOF
     torch_line="OMP_NUM_THREADS=1 ${pin[*]} bench/lm_yardstick_torch.py ${torch_args[*]}"
     echo "lm_yardstick: $torch_line" >&2
     start=$(date +%s.%N)
-    "${pin[@]}" /usr/bin/python3 bench/lm_yardstick_torch.py "${torch_args[@]}" >"$out/pytorch.json"
+    "${pin[@]}" /usr/bin/python3 bench/lm_yardstick_torch.py "${torch_args[@]}" >"$out/pytorch.json.tmp"
+    mv "$out/pytorch.json.tmp" "$out/pytorch.json"  # a failed run leaves no half-written result
     end=$(date +%s.%N)
     rows+=("$(python3 - "$out/pytorch.json" "$start" "$end" "$torch_line" <<'EOF'
 import json, math, sys
