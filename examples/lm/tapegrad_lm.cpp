@@ -95,47 +95,64 @@ struct TrainFlags {
   double seconds = 0;
 };
 
+// The options a resumed run must agree with the checkpoint on (the data, its symbols, the
+// model, the optimiser, the seed): one group, so that --help lists them together and
+// run_train finds every one that was given.
+const char* const kMustMatch = "Model and data (given with --resume, must match the checkpoint)";
+
 void add_train_flags(CLI::App& cmd, TrainFlags& f) {
   Hyperparameters& hp = f.options.hp;
   TrainOptions& o = f.options;
   cmd.add_option("--data", o.data_path,
                  "UTF-8 text file to train on (default: the built-in corpus); the last "
                  "--val-fraction of it is held out for validation")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->group(kMustMatch);
   cmd.add_option("--level", f.level,
                  "symbols: char (characters) or word (words and punctuation marks); default: "
                  "word for the built-in corpus, char for --data")
-      ->check(CLI::IsMember({"char", "word"}));
+      ->check(CLI::IsMember({"char", "word"}))
+      ->group(kMustMatch);
   cmd.add_option("--min-count", hp.min_count, "word level: words seen fewer times become <unk>")
       ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--model", hp.model, "recurrent cell: rnn, lstm or gru")
       ->check(CLI::IsMember({"rnn", "lstm", "gru"}))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--hidden", hp.hidden, "hidden units per layer")
       ->check(CLI::Range(1, 65536))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--layers", hp.layers, "stacked recurrent layers")
       ->check(CLI::Range(1, 64))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--embed", hp.embed, "embedding width (0: one-hot input)")
       ->check(CLI::Range(0, 65536))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--seq-len", hp.seq_len, "T: time steps per chunk (truncated BPTT)")
       ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--batch", hp.batch, "B: parallel streams through the text")
       ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--optimizer", hp.optimizer, "adam, adagrad or sgd")
       ->check(CLI::IsMember({"adam", "adagrad", "sgd"}))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--lr", hp.lr, "learning rate")
       ->check(number("a positive number", [](double v) { return v > 0 && std::isfinite(v); }))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--clip", hp.clip, "clip the gradient norm to this (0: no clipping)")
       ->check(number("a number >= 0", [](double v) { return v >= 0 && std::isfinite(v); }))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
   auto* steps =
       cmd.add_option("--steps", f.steps,
                      "stop after N steps in all (default " + std::to_string(kDefaultSteps) +
@@ -151,8 +168,11 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
   cmd.add_option("--val-fraction", hp.val_fraction,
                  "the last fraction of the text held out for validation")
       ->check(number("a number in [0, 0.5]", [](double v) { return v >= 0 && v <= 0.5; }))
-      ->capture_default_str();
-  cmd.add_option("--seed", hp.seed, "seed of the initial weights")->capture_default_str();
+      ->capture_default_str()
+      ->group(kMustMatch);
+  cmd.add_option("--seed", hp.seed, "seed of the initial weights")
+      ->capture_default_str()
+      ->group(kMustMatch);
   cmd.add_option("--out", o.out_dir, "directory for the checkpoint, plots and logs")
       ->type_name("DIR")
       ->capture_default_str();
@@ -174,10 +194,9 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
 
 int run_train(CLI::App& cmd, TrainFlags& f) {
   TrainOptions& o = f.options;
-  for (const char* flag :
-       {"--data", "--level", "--min-count", "--model", "--hidden", "--layers", "--embed",
-        "--seq-len", "--batch", "--optimizer", "--lr", "--clip", "--val-fraction", "--seed"})
-    if (cmd.count(flag) > 0) o.given.push_back(flag);
+  for (const CLI::Option* opt :
+       cmd.get_options([](const CLI::Option* opt) { return opt->get_group() == kMustMatch; }))
+    if (opt->count() > 0) o.given.push_back(opt->get_name());
   if (f.level != "auto")
     o.hp.level = parse_level(f.level);
   else
