@@ -413,6 +413,9 @@ ModelDir load_model_dir(const std::string& dir) {
     return out;
   } catch (const Error& e) {
     throw Error("cannot load the model in '" + dir + "': " + e.what());
+  } catch (const json::exception& e) {  // a field of the wrong type in metadata made elsewhere
+    throw Error("cannot load the model in '" + dir + "': malformed metadata in " + path + ": " +
+                e.what());
   }
 }
 

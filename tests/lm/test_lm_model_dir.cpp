@@ -192,6 +192,27 @@ BOOST_AUTO_TEST_CASE(checkpoint_whose_tensors_belong_to_another_vocabulary) {
   BOOST_TEST(contains(message, "[18, 4]"), message);  // 15 characters, then x, y and z
 }
 
+BOOST_AUTO_TEST_CASE(checkpoint_whose_metadata_has_a_field_of_the_wrong_type) {
+  // Metadata written by something else (the checkpoint's CRC is intact): a training loss that
+  // is a string must give the loader's error naming the directory, not a bare JSON exception.
+  LmTempDir tmp;
+  make_checkpoint(tmp);
+  nlohmann::json meta = nn::read_checkpoint_metadata(checkpoint_path(tmp.path("run")));
+  meta["user"]["history"]["train_loss"][0] = "low";
+  ModelDir run = load_model_dir(tmp.path("run"));
+  std::vector<std::pair<std::string, const Tensor<float>*>> extra;
+  for (auto& [name, t] : run.lm->extra_tensors()) extra.emplace_back(name, t);
+  nn::save_checkpoint(checkpoint_path(tmp.path("run")), *run.lm->net, meta["user"], extra);
+
+  const std::string message = error_of([&] { load_model_dir(tmp.path("run")); });
+  BOOST_TEST(message.rfind("cannot load the model in '" + tmp.path("run") +
+                               "': malformed "
+                               "metadata",
+                           0) == 0u,
+             message);
+  BOOST_TEST(contains(message, "must be number"), message);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resume
 
