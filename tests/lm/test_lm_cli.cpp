@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,7 +219,8 @@ BOOST_AUTO_TEST_CASE(sigint_saves_a_checkpoint_exits_130_and_resume_continues) {
   const ModelDir saved = load_model_dir(dir);
   const std::size_t step = saved.progress.step;
   BOOST_TEST(step >= 3u);
-  BOOST_TEST(saved.history.train_loss.size() == step);
+  // The interrupted step is either recorded whole or not at all: no NaN or zero placeholder.
+  for (float loss : saved.history.train_loss) BOOST_TEST((std::isfinite(loss) && loss > 0.f));
   BOOST_TEST(contains(out, "interrupted at step " + std::to_string(step) + ":"), out);
 
   const Result resumed =
