@@ -145,12 +145,20 @@ std::string format_double(double v) {
   return os.str();
 }
 
+constexpr std::uint64_t kFnvOffset = 14695981039346656037ULL;
+
 std::uint64_t fnv1a(std::uint64_t h, const std::string& bytes) {
   for (unsigned char b : bytes) {
     h ^= b;
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+std::string hex64(std::uint64_t h) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 }  // namespace
@@ -299,16 +307,14 @@ std::uint64_t Vocabulary::fingerprint() const {
   // 0xFF never occurs in UTF-8, so it separates symbols unambiguously: {"ab"} and {"a", "b"}
   // hash different byte strings.
   const std::string separator(1, '\xFF');
-  std::uint64_t h = fnv1a(14695981039346656037ULL, level_name(level_));
+  std::uint64_t h = fnv1a(kFnvOffset, level_name(level_));
   for (const std::string& s : symbols_) h = fnv1a(fnv1a(h, separator), s);
   return h;
 }
 
-std::string Vocabulary::fingerprint_hex() const {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fingerprint()));
-  return buf;
-}
+std::string Vocabulary::fingerprint_hex() const { return hex64(fingerprint()); }
+
+std::string fnv1a_hex(const std::string& bytes) { return hex64(fnv1a(kFnvOffset, bytes)); }
 
 nlohmann::json Vocabulary::to_json() const {
   return nlohmann::json{{"format", "tapegrad-lm-vocabulary"},

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
@@ -62,17 +61,6 @@ double get_number(const json& j, const std::string& name, const std::string& whe
 }
 std::string get_string(const json& j, const std::string& name, const std::string& where) {
   return field(j, name, json::value_t::string, where).get<std::string>();
-}
-
-std::string fnv1a_hex(const std::string& bytes) {
-  std::uint64_t h = 14695981039346656037ULL;
-  for (unsigned char b : bytes) {
-    h ^= b;
-    h *= 1099511628211ULL;
-  }
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 std::unique_ptr<nn::Optimizer<float>> make_optimizer(const std::string& name,
