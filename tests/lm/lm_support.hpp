@@ -10,6 +10,7 @@
 #include <string>
 
 #include "lm/train.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace lmtest {
 
@@ -31,27 +32,8 @@ inline bool contains(const std::string& text, const std::string& part) {
 }
 
 // A directory of its own per test case, removed afterwards.
-struct LmTempDir {
-  fs::path dir;
-  LmTempDir() {
-    static int count = 0;
-    dir = fs::temp_directory_path() /
-          ("tapegrad_lm_" + std::to_string(::getpid()) + "_" + std::to_string(++count));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~LmTempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  LmTempDir(const LmTempDir&) = delete;
-  LmTempDir& operator=(const LmTempDir&) = delete;
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string path = (dir / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
+struct LmTempDir : testsupport::ScratchDir {
+  LmTempDir() : ScratchDir("tapegrad_lm") {}
 };
 
 inline std::string read_file(const std::string& path) {

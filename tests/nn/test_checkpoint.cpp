@@ -21,6 +21,8 @@
 #include <boost/test/unit_test.hpp>
 #include <tapegrad/nn/nn.hpp>
 
+#include "support/scratch_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace tapegrad;
 using json = nlohmann::json;
@@ -207,20 +209,8 @@ std::string hex(const std::string& bytes) {
 }
 
 // A directory of its own for each test case, removed afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int count = 0;
-    dir = fs::temp_directory_path() /
-          ("tapegrad_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(++count));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
+struct TempDir : testsupport::ScratchDir {
+  TempDir() : ScratchDir("tapegrad_checkpoint") {}
   // Files a save left behind under a temporary name.
   std::vector<std::string> temp_files() const {
     std::vector<std::string> out;
