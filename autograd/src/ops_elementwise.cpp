@@ -4,7 +4,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "kernels.hpp"
-#include "simd.hpp"
+#include "tapegrad/detail/simd.hpp"
 
 namespace tapegrad {
 namespace {
@@ -33,9 +33,9 @@ bool same_shape_as_output(BackwardContext<T>& c, std::size_t i) {
   return c.input(i).shape() == c.grad_output().shape();
 }
 
-// y = a + b;  da += gy, db += gy
 struct Add {
   static constexpr const char* name = "add";
+  static constexpr OpMath math{"y = a + b", {{"a", "gy"}, {"b", "gy"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     if (same_shape_forward(c, [](T a, T b) { return a + b; })) return;
@@ -54,9 +54,9 @@ struct Add {
   }
 };
 
-// y = a - b;  da += gy, db -= gy
 struct Sub {
   static constexpr const char* name = "sub";
+  static constexpr OpMath math{"y = a - b", {{"a", "gy"}, {"b", "-gy"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     if (same_shape_forward(c, [](T a, T b) { return a - b; })) return;
@@ -77,9 +77,9 @@ struct Sub {
   }
 };
 
-// y = a * b;  da += gy * b, db += gy * a
 struct Mul {
   static constexpr const char* name = "mul";
+  static constexpr OpMath math{"y = a * b", {{"a", "gy * b"}, {"b", "gy * a"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     if (same_shape_forward(c, [](T a, T b) { return a * b; })) return;
@@ -101,9 +101,9 @@ struct Mul {
   }
 };
 
-// y = a / b;  da += gy / b, db -= gy * y / b
 struct Div {
   static constexpr const char* name = "div";
+  static constexpr OpMath math{"y = a / b", {{"a", "gy / b"}, {"b", "-gy * y / b"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     if (same_shape_forward(c, [](T a, T b) { return a / b; })) return;
@@ -126,9 +126,9 @@ void unary_forward(ForwardContext<T>& c, F f) {
   for (std::size_t k = 0, n = x.size(); k < n; ++k) y[k] = f(px[k]);
 }
 
-// y = -x;  dx -= gy
 struct Neg {
   static constexpr const char* name = "neg";
+  static constexpr OpMath math{"y = -x", {{"x", "-gy"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     unary_forward(c, [](T x) { return -x; });
@@ -140,9 +140,9 @@ struct Neg {
   }
 };
 
-// y = x + s;  dx += gy
 struct AddScalar {
   static constexpr const char* name = "add_scalar";
+  static constexpr OpMath math{"y = x + s", {{"x", "gy"}}};
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -155,9 +155,9 @@ struct AddScalar {
   }
 };
 
-// y = x * s;  dx += gy * s
 struct MulScalar {
   static constexpr const char* name = "mul_scalar";
+  static constexpr OpMath math{"y = x * s", {{"x", "gy * s"}}};
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -170,9 +170,9 @@ struct MulScalar {
   }
 };
 
-// y = s - x;  dx -= gy
 struct RSubScalar {
   static constexpr const char* name = "rsub_scalar";
+  static constexpr OpMath math{"y = s - x", {{"x", "-gy"}}};
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -185,9 +185,9 @@ struct RSubScalar {
   }
 };
 
-// y = s / x;  dx -= gy * y / x
 struct RDivScalar {
   static constexpr const char* name = "rdiv_scalar";
+  static constexpr OpMath math{"y = s / x", {{"x", "-gy * y / x"}}};
   double s;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -199,9 +199,9 @@ struct RDivScalar {
   }
 };
 
-// y = e^x;  dx += gy * y
 struct Exp {
   static constexpr const char* name = "exp";
+  static constexpr OpMath math{"y = exp(x)", {{"x", "gy * y"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
@@ -215,9 +215,9 @@ struct Exp {
   }
 };
 
-// y = ln x;  dx += gy / x
 struct Log {
   static constexpr const char* name = "log";
+  static constexpr OpMath math{"y = log(x)", {{"x", "gy / x"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     xt::noalias(c.output()) = xt::log(c.input(0));
@@ -228,9 +228,9 @@ struct Log {
   }
 };
 
-// y = tanh x;  dx += gy * (1 - y^2)
 struct Tanh {
   static constexpr const char* name = "tanh";
+  static constexpr OpMath math{"y = tanh(x)", {{"x", "gy * (1 - y^2)"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
@@ -244,9 +244,10 @@ struct Tanh {
   }
 };
 
-// y = 1 / (1 + e^-x);  dx += gy * y * (1 - y). For x -> -inf, e^-x -> inf and y -> 0: no NaN.
+// For x -> -inf, e^-x -> inf and y -> 0: no NaN.
 struct Sigmoid {
   static constexpr const char* name = "sigmoid";
+  static constexpr OpMath math{"y = 1 / (1 + exp(-x))", {{"x", "gy * y * (1 - y)"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
@@ -260,9 +261,9 @@ struct Sigmoid {
   }
 };
 
-// y = max(x, 0);  dx += gy where x > 0
 struct Relu {
   static constexpr const char* name = "relu";
+  static constexpr OpMath math{"y = max(x, 0)", {{"x", "gy * (x > 0)"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     // where(x < 0, 0, x) rather than max(x, 0): a NaN input stays NaN, as in PyTorch.
@@ -274,9 +275,9 @@ struct Relu {
   }
 };
 
-// y = x^2;  dx += 2 gy x
 struct Square {
   static constexpr const char* name = "square";
+  static constexpr OpMath math{"y = x^2", {{"x", "2 * gy * x"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     unary_forward(c, [](T x) { return x * x; });
@@ -289,9 +290,9 @@ struct Square {
   }
 };
 
-// y = x^p;  dx += gy p x^(p-1)
 struct Pow {
   static constexpr const char* name = "pow";
+  static constexpr OpMath math{"y = x^p", {{"x", "gy * p * x^(p - 1)  (0 when p = 0)"}}};
   double p;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -304,9 +305,9 @@ struct Pow {
   }
 };
 
-// y = sqrt x;  dx += gy / (2 y)
 struct Sqrt {
   static constexpr const char* name = "sqrt";
+  static constexpr OpMath math{"y = sqrt(x)", {{"x", "gy / (2 * y)"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     xt::noalias(c.output()) = xt::sqrt(c.input(0));

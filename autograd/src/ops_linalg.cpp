@@ -156,6 +156,8 @@ MatmulDims matmul_dims(const Tensor<T>& a, const Tensor<T>& b) {
 // A one-hot A (Tape::one_hot, 2-D) selects rows: Y[r] = B[idx[r]], dB[idx[r]] += dY[r].
 struct Matmul {
   static constexpr const char* name = "matmul";
+  static constexpr OpMath math{"y = a @ b  (batched: per matrix)",
+                               {{"a", "gy @ b^T"}, {"b", "a^T @ gy"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& a = c.input(0);
@@ -339,6 +341,9 @@ void bias_backward(BackwardContext<T>& c, std::initializer_list<std::size_t> slo
 // A one-hot x (Tape::one_hot) selects one column of W per row: a gather, no GEMM.
 struct Linear {
   static constexpr const char* name = "linear";
+  static constexpr OpMath math{
+      "y = x @ W^T + b + addend",
+      {{"x", "gy @ W"}, {"W", "gy^T @ x"}, {"b", "sum over rows of gy"}, {"addend", "gy"}}};
   bool bias, addend;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -392,6 +397,13 @@ struct Linear {
 // of the two passes that sum dy into the biases. Inputs: x, W_x, h, W_h (, b_x, b_h).
 struct LinearPair {
   static constexpr const char* name = "linear_pair";
+  static constexpr OpMath math{"y = x @ W_x^T + h @ W_h^T + b_x + b_h",
+                               {{"x", "gy @ W_x"},
+                                {"W_x", "gy^T @ x"},
+                                {"h", "gy @ W_h"},
+                                {"W_h", "gy^T @ h"},
+                                {"b_x", "sum over rows of gy"},
+                                {"b_h", "sum over rows of gy"}}};
   bool bias;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -439,9 +451,10 @@ struct LinearPair {
   }
 };
 
-// y = x with axes permuted;  dx += gy permuted back
 struct Transpose {
   static constexpr const char* name = "transpose";
+  static constexpr OpMath math{"y = x with its axes permuted by perm",
+                               {{"x", "gy with its axes permuted back"}}};
   std::array<std::uint8_t, 8> perm;
   std::uint8_t rank;
   template <class T>

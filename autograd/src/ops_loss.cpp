@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "kernels.hpp"
-#include "simd.hpp"
+#include "tapegrad/detail/simd.hpp"
 
 namespace tapegrad {
 namespace {
@@ -13,9 +13,10 @@ namespace {
 // forward (which runs inside apply, while the caller's list is alive) and copied to the node's
 // saved indices there; backward reads the saved copy.
 
-// loss = mean_r [ logsumexp(x_r) - x_r[t_r] ];  dx_r += g * (softmax(x_r) - onehot(t_r)) / N
 struct SoftmaxCrossEntropy {
   static constexpr const char* name = "softmax_cross_entropy";
+  static constexpr OpMath math{"y = mean over rows r of (logsumexp(x[r]) - x[r, t[r]])",
+                               {{"x", "gy * (softmax(x) - one_hot(t)) / N"}}};
   const Indices* targets;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -81,9 +82,10 @@ struct SoftmaxCrossEntropy {
   }
 };
 
-// loss = mean (p - t)^2;  dp += g * 2 (p - t) / n,  dt -= the same
 struct MseLoss {
   static constexpr const char* name = "mse_loss";
+  static constexpr OpMath math{"y = mean((p - t)^2)",
+                               {{"p", "gy * 2 * (p - t) / n"}, {"t", "-gy * 2 * (p - t) / n"}}};
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& p = c.input(0);
@@ -112,6 +114,8 @@ struct MseLoss {
 // y[r, :] = table[idx[r], :];  dtable[idx[r], :] += gy[r, :]  (scatter-add)
 struct GatherRows {
   static constexpr const char* name = "gather_rows";
+  static constexpr OpMath math{"y[r] = table[idx[r]]",
+                               {{"table", "row idx[r] += gy[r] (scatter-add)"}}};
   const Indices* indices;
   template <class T>
   void forward(ForwardContext<T>& c) const {

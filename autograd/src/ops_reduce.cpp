@@ -9,9 +9,9 @@
 namespace tapegrad {
 namespace {
 
-// y = scale * sum(x) (scale = 1 for sum, 1/n for mean);  dx += scale * gy (a scalar)
 struct SumAll {
   static constexpr const char* name = "sum";
+  static constexpr OpMath math{"y = sum(x)", {{"x", "gy (broadcast to every element)"}}};
   bool mean;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -39,11 +39,13 @@ struct SumAll {
 };
 struct MeanAll : SumAll {
   static constexpr const char* name = "mean";
+  static constexpr OpMath math{"y = sum(x) / n", {{"x", "gy / n"}}};
 };
 
 // y[o,i] = scale * sum_j x[o,j,i];  dx[o,j,i] += scale * gy[o,i]
 struct SumAxis {
   static constexpr const char* name = "sum_axis";
+  static constexpr OpMath math{"y = sum(x, axis)", {{"x", "gy broadcast along axis"}}};
   std::size_t axis;
   bool keepdims, mean;
   template <class T>
@@ -86,6 +88,8 @@ struct SumAxis {
 };
 struct MeanAxis : SumAxis {
   static constexpr const char* name = "mean_axis";
+  static constexpr OpMath math{"y = sum(x, axis) / len(axis)",
+                               {{"x", "gy broadcast along axis / len(axis)"}}};
 };
 
 // Runs f(row pointer, stride) over every 1-D line along the axis.
@@ -95,9 +99,10 @@ void for_each_line(const detail::AxisSplit& a, F&& f) {
     for (std::size_t i = 0; i < a.inner; ++i) f(o * a.len * a.inner + i, a.inner);
 }
 
-// y = e^(x - max) / sum e^(x - max) along axis;  dx += y * (gy - sum(gy * y))
 struct Softmax {
   static constexpr const char* name = "softmax";
+  static constexpr OpMath math{"y = exp(x - max) / sum(exp(x - max)) along axis",
+                               {{"x", "y * (gy - sum(gy * y, axis))"}}};
   std::size_t axis;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -137,9 +142,10 @@ struct Softmax {
   }
 };
 
-// y = x - max - log sum e^(x - max) along axis;  dx += gy - e^y * sum(gy)
 struct LogSoftmax {
   static constexpr const char* name = "log_softmax";
+  static constexpr OpMath math{"y = x - max - log(sum(exp(x - max))) along axis",
+                               {{"x", "gy - exp(y) * sum(gy, axis)"}}};
   std::size_t axis;
   template <class T>
   void forward(ForwardContext<T>& c) const {

@@ -7,9 +7,9 @@
 namespace tapegrad {
 namespace {
 
-// y = x viewed with a new shape (a copy);  dx += gy with x's shape
 struct Reshape {
   static constexpr const char* name = "reshape";
+  static constexpr OpMath math{"y = x with a new shape", {{"x", "gy with the shape of x"}}};
   std::array<std::size_t, 7> shape;
   std::uint8_t rank;
   template <class T>
@@ -31,6 +31,8 @@ struct Reshape {
 // elements (an LSTM's gate block is a run of H in every row): one copy per row, not per element.
 struct Slice {
   static constexpr const char* name = "slice";
+  static constexpr OpMath math{"y = x[start:stop:step] along axis",
+                               {{"x", "gy at the selected positions, 0 elsewhere"}}};
   std::size_t axis, start, count, step;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -77,9 +79,10 @@ struct Slice {
   }
 };
 
-// y = [x0, x1, ...] joined along axis;  dxi += gy's block i
 struct Concat {
   static constexpr const char* name = "concat";
+  static constexpr OpMath math{"y = [x_0, x_1, ...] joined along axis",
+                               {{"x_i", "block i of gy along axis"}}};
   std::size_t axis;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -125,9 +128,10 @@ struct Concat {
   }
 };
 
-// y = [x0, x1, ...] along a new axis;  dxi += gy[..., i, ...]
 struct Stack {
   static constexpr const char* name = "stack";
+  static constexpr OpMath math{"y = [x_0, x_1, ...] stacked along a new axis",
+                               {{"x_i", "gy[..., i, ...] along that axis"}}};
   std::size_t axis;
   template <class T>
   void forward(ForwardContext<T>& c) const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
+#include <xtensor/xbuilder.hpp>
 #include <tapegrad/autograd.hpp>
 
 namespace testsupport {
@@ -33,7 +34,9 @@ inline void check_tensor(const Tensor<T>& actual, const Tensor<T>& expected, dou
 // An [n, 1] column: xtensor reads a literal like {{1.}, {2.}} ambiguously.
 template <class T>
 Tensor<T> column(std::initializer_list<T> values) {
-  Tensor<T> t = Tensor<T>::from_shape({values.size(), 1});
+  // Not from_shape({n, 1}): GCC 12 at -O3 then reports the inline storage of xtensor's shape
+  // type "may be used uninitialized" in some including files (a false positive).
+  Tensor<T> t = xt::zeros<T>({values.size(), std::size_t(1)});
   std::copy(values.begin(), values.end(), t.begin());
   return t;
 }

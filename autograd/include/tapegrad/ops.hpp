@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tapegrad/tape.hpp"
+#include "tapegrad/op.hpp"
 
 namespace tapegrad {
 
