@@ -9,8 +9,8 @@
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
-#include <xtensor/xbuilder.hpp>
 #include <tapegrad/autograd.hpp>
+#include <xtensor/xbuilder.hpp>
 
 namespace testsupport {
 
