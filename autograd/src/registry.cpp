@@ -1,5 +1,6 @@
 // The op registry: every op type a program knows, with its math, and docs/derivatives.md made
-// from it.
+// from it. Including ops.hpp here registers every built-in op (TAPEGRAD_BUILTIN_OP) in any
+// program that asks the registry: no op file needs to be named.
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -26,19 +27,9 @@ bool register_op(const char* name, const OpMath* math) {
   if (!slot) slot = math;
   return true;
 }
-void link_ops_elementwise();
-void link_ops_linalg();
-void link_ops_shape();
-void link_ops_reduce();
-void link_ops_loss();
 }  // namespace detail
 
 std::vector<OpEntry> op_catalog() {
-  detail::link_ops_elementwise();
-  detail::link_ops_linalg();
-  detail::link_ops_shape();
-  detail::link_ops_reduce();
-  detail::link_ops_loss();
   std::lock_guard<std::mutex> lock(registry_mutex());
   std::vector<OpEntry> out;
   for (const auto& [name, math] : registry()) out.push_back(OpEntry{name, math});

@@ -1,5 +1,6 @@
-// The reverse walk, and the nodes that are not ops (constants, leaves, parameters).
-// Instantiated for float and double. Anomaly checks and messages are in anomaly.cpp.
+// The reverse walk and the gradient buffers it fills. Instantiated for float and double. The
+// nodes that are not ops (constants, leaves, parameters) are made in leaves.cpp; anomaly checks
+// and messages are in anomaly.cpp.
 #include "tapegrad/tape.hpp"
 
 #include "tapegrad/op.hpp"
@@ -94,66 +95,6 @@ const Tensor<T>& Tape<T>::grad_of(std::uint32_t i) {
     n.grad.fill(T(0));
   }
   return n.grad;
-}
-
-template <class T>
-Var<T> Tape<T>::leaf_node(const Tensor<T>& value, detail::NodeKind kind) {
-  const std::uint32_t idx = push_node(kind);
-  detail::Node<T>& n = nodes_[idx];
-  xt::noalias(n.value) = value;
-  n.requires_grad = kind == detail::NodeKind::leaf && grad_enabled();
-  if (anomaly_) check_forward(idx);
-  return var(idx);
-}
-
-template <class T>
-Var<T> Tape<T>::full(const Shape& shape, T value) {
-  const std::uint32_t idx = push_node(detail::NodeKind::constant);
-  detail::Node<T>& n = nodes_[idx];
-  if (n.value.shape() != shape) n.value.resize(shape);
-  n.value.fill(value);
-  if (anomaly_) check_forward(idx);
-  return var(idx);
-}
-
-template <class T>
-Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
-  for (std::size_t r = 0; r < indices.size(); ++r)
-    if (indices[r] < 0 || static_cast<std::size_t>(indices[r]) >= classes)
-      throw Error("Tape::one_hot: index " + std::to_string(indices[r]) + " at position " +
-                  std::to_string(r) + " is out of range for " + std::to_string(classes) +
-                  " classes");
-  const std::uint32_t idx = push_node(detail::NodeKind::constant);
-  detail::Node<T>& n = nodes_[idx];
-  Shape shape(2);
-  shape[0] = indices.size();
-  shape[1] = classes;
-  if (n.value.shape() != shape) n.value.resize(shape);
-  n.value.fill(T(0));
-  for (std::size_t r = 0; r < indices.size(); ++r)
-    n.value.data()[r * classes + static_cast<std::size_t>(indices[r])] = T(1);
-  n.saved_indices.assign(indices.begin(), indices.end());
-  n.one_hot = true;
-  return var(idx);
-}
-
-template <class T>
-Var<T> Tape<T>::param(Parameter<T>& p) {
-  if (p.grad.shape() != p.value.shape()) p.zero_grad();
-  if (p.bound_tape == this && p.bound_index < size_) {
-    // Still the node that binds p (not a copy of p, nor a node recorded after a clear())?
-    const detail::Node<T>& n = nodes_[p.bound_index];
-    if (n.kind == detail::NodeKind::parameter && n.param == &p && n.requires_grad == grad_enabled())
-      return var(p.bound_index);
-  }
-  const std::uint32_t idx = push_node(detail::NodeKind::parameter);
-  p.bound_tape = this;
-  p.bound_index = idx;
-  detail::Node<T>& n = nodes_[idx];
-  n.param = &p;
-  n.requires_grad = grad_enabled();
-  if (anomaly_) check_forward(idx);
-  return var(idx);
 }
 
 template <class T>

@@ -1,5 +1,6 @@
-// A user-defined op, written outside autograd/ exactly the way the library writes its own:
-// a trivially copyable struct with a name, a forward and a backward, recorded with apply().
+// A user-defined op, written outside autograd/ exactly the way the library writes its own (and
+// as README.md shows it): a trivially copyable struct with a name, its math, a forward and a
+// backward, registered, and recorded with apply() by a function that checks its input.
 #include <cmath>
 
 #include <xtensor/xmath.hpp>
@@ -10,9 +11,10 @@ using namespace tapegrad;
 
 namespace {
 
-// y = log(1 + e^(beta x)) / beta;  dy/dx = sigmoid(beta x)
 struct Softplus {
   static constexpr const char* name = "softplus";
+  static constexpr OpMath math{"y = log(1 + exp(beta * x)) / beta",
+                               {{"x", "gy * sigmoid(beta * x)"}}};
   double beta = 1.0;
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -23,9 +25,11 @@ struct Softplus {
     c.accumulate_grad(0, c.grad_output() / (T(1) + xt::exp(-T(beta) * c.input(0))));
   }
 };
+TAPEGRAD_REGISTER_OP(Softplus);
 
 template <class T>
 Var<T> softplus(const Var<T>& x, double beta = 1.0) {
+  if (!(beta > 0)) throw Error("softplus: beta must be positive, got " + std::to_string(beta));
   return apply(Softplus{beta}, x);
 }
 
@@ -45,6 +49,21 @@ BOOST_AUTO_TEST_CASE(a_user_op_computes_its_forward) {
 BOOST_AUTO_TEST_CASE(a_user_op_is_registered_like_a_builtin) {
   const auto ops = registered_ops();
   BOOST_TEST((std::find(ops.begin(), ops.end(), "softplus") != ops.end()));
+  const std::vector<OpEntry> catalog = op_catalog();
+  const auto it = std::find_if(catalog.begin(), catalog.end(),
+                               [](const OpEntry& e) { return e.name == "softplus"; });
+  BOOST_TEST_REQUIRE((it != catalog.end()));
+  BOOST_TEST(it->math == &Softplus::math);
+  BOOST_TEST(std::string(it->math->inputs[0].vjp) == "gy * sigmoid(beta * x)");
+}
+
+BOOST_AUTO_TEST_CASE(a_user_op_checks_its_input_before_recording) {
+  Tape<double> tape;
+  const Var<double> x = tape.leaf(Tensor<double>{1.0});
+  BOOST_CHECK_EXCEPTION(softplus(x, 0.0), Error, [](const Error& e) {
+    return std::string(e.what()).rfind("softplus: beta must be positive, got 0", 0) == 0;
+  });
+  BOOST_TEST(tape.size() == 1u);  // nothing was recorded
 }
 
 TAPEGRAD_GRADIENT_TEST(softplus_gradient, "softplus") {

@@ -195,6 +195,21 @@ const OpInfo<T>* op_info() {
 #define TAPEGRAD_REGISTER_OP(Op) \
   inline const bool tapegrad_registered_##Op = ::tapegrad::detail::register_op<Op>()
 
+/// The library's own ops (ops/*.hpp): registered like any op, and their forward and backward
+/// compiled once for float and double in the library -- src/ops_<family>.cpp defines
+/// TAPEGRAD_COMPILING_BUILTIN_OPS and includes its header -- instead of in every program.
+#ifdef TAPEGRAD_COMPILING_BUILTIN_OPS
+#define TAPEGRAD_BUILTIN_OP_INSTANCE template
+#else
+#define TAPEGRAD_BUILTIN_OP_INSTANCE extern template
+#endif
+#define TAPEGRAD_BUILTIN_OP(Op)                                                         \
+  TAPEGRAD_REGISTER_OP(Op);                                                             \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::forward<float>(ForwardContext<float>&) const;   \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::forward<double>(ForwardContext<double>&) const; \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::backward<float>(BackwardContext<float>&) const; \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::backward<double>(BackwardContext<double>&) const
+
 /// Records `op` applied to the given Vars (all on one tape).
 template <class Op, class T, class... More>
 Var<T> apply(const Op& op, const Var<T>& first, const More&... more) {

@@ -9,8 +9,9 @@
 //
 // This header is the whole data structure: a Node per recorded value, Var (a checked handle to
 // a node), Tape (recording, clearing) and record(), which appends one op's node and runs its
-// forward. tape.cpp holds the reverse walk. What an op author writes against -- ForwardContext,
-// BackwardContext, apply() -- is in op.hpp; the built-in ops are in ops.hpp.
+// forward. tape.cpp holds the reverse walk, leaves.cpp the nodes that are not ops. What an op
+// author writes against -- ForwardContext, BackwardContext, apply() -- is in op.hpp; the
+// built-in ops are in ops.hpp.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "tapegrad/detail/node_store.hpp"
 #include "tapegrad/error.hpp"
+#include "tapegrad/parameter.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tapegrad {
@@ -29,29 +31,6 @@ template <class T>
 class ForwardContext;
 template <class T>
 class BackwardContext;
-
-/// A tensor that outlives tapes (a weight). Each backward() adds into `grad` until zero_grad().
-template <class T>
-struct Parameter {
-  Tensor<T> value;
-  Tensor<T> grad;
-  std::string name;
-
-  Parameter() = default;
-  explicit Parameter(Tensor<T> v, std::string n = {})
-      : value(std::move(v)), grad(Tensor<T>::from_shape(value.shape())), name(std::move(n)) {
-    grad.fill(T(0));
-  }
-  void zero_grad() {
-    if (grad.shape() != value.shape()) grad.resize(value.shape());
-    grad.fill(T(0));
-  }
-
-  // Where Tape::param last bound this parameter. Binding it again on the same tape before the
-  // next clear() returns that node, so a weight used at every time step is one node, not T.
-  const void* bound_tape = nullptr;
-  std::uint32_t bound_index = 0;
-};
 
 /// While one of these lives (on this thread), ops record values but nothing requires a gradient:
 /// inference without backward bookkeeping.

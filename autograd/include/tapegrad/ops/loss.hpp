@@ -1,0 +1,226 @@
+#pragma once
+// Losses (fused softmax-cross-entropy, mean squared error), the embedding row gather and one_hot.
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "tapegrad/detail/simd.hpp"
+#include "tapegrad/op.hpp"
+
+namespace tapegrad {
+namespace ops {
+
+// The op structs below carry a pointer to the caller's index list. It is only read during
+// forward (which runs inside apply, while the caller's list is alive) and copied to the node's
+// saved indices there; backward reads the saved copy.
+
+// Logits [N, C] or [C]: the number of classes C, or an Error.
+inline std::size_t cross_entropy_classes(const Shape& logits) {
+  if (logits.size() != 1 && logits.size() != 2)
+    throw Error("softmax_cross_entropy: logits must be [N, C] (or [C] for one row), got " +
+                shape_str(logits));
+  return logits.back();
+}
+
+struct SoftmaxCrossEntropy {
+  static constexpr const char* name = "softmax_cross_entropy";
+  static constexpr OpMath math{"y = mean over rows r of (logsumexp(x[r]) - x[r, t[r]])",
+                               {{"x", "gy * (softmax(x) - one_hot(t)) / N"}}};
+  const Indices* targets;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    const std::size_t rows = x.dimension() == 2 ? x.shape()[0] : 1;
+    const std::size_t classes = x.shape()[x.dimension() - 1];
+    // Row by row: p = exp(x - max) once (vectorised), lse = max + log(sum p); the loss adds
+    // lse - x[target] in double, and p / sum is what backward needs. Without a gradient the
+    // probabilities land in the same kept buffer, so no step allocates.
+    Tensor<T>& probs = c.save(0);
+    if (probs.shape() != x.shape()) probs.resize(x.shape());
+    if (c.requires_grad()) c.save_indices().assign(targets->begin(), targets->end());
+    double total = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* row = x.data() + r * classes;
+      T* p = probs.data() + r * classes;
+      T m = -std::numeric_limits<T>::infinity();
+      for (std::size_t j = 0; j < classes; ++j) m = std::max(m, row[j]);
+      detail::simd::exp_shifted(p, row, m, classes);
+      T s = 0;
+      for (std::size_t j = 0; j < classes; ++j) s += p[j];
+      total += static_cast<double>(m) + std::log(static_cast<double>(s)) -
+               static_cast<double>(row[(*targets)[r]]);
+      const T inv = T(1) / s;
+      for (std::size_t j = 0; j < classes; ++j) p[j] *= inv;
+    }
+    Tensor<T>& y = c.output();
+    y.resize(Shape{});
+    y() = static_cast<T>(total / static_cast<double>(rows));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const Tensor<T>& p = c.saved(0);
+    const Indices& t = c.saved_indices();
+    const std::size_t rows = t.size(), classes = p.size() / rows;
+    const T scale = c.grad_output()() / static_cast<T>(rows);
+    bool fresh = false;
+    T* gx = c.grad_buffer(0, fresh).data();
+    const T* pp = p.data();
+    const std::size_t n = rows * classes;
+    if (fresh)
+      for (std::size_t k = 0; k < n; ++k) gx[k] = scale * pp[k];
+    else
+      for (std::size_t k = 0; k < n; ++k) gx[k] += scale * pp[k];
+    for (std::size_t r = 0; r < rows; ++r)
+      gx[r * classes + static_cast<std::size_t>(t[r])] -= scale;
+  }
+};
+TAPEGRAD_BUILTIN_OP(SoftmaxCrossEntropy);
+
+struct MseLoss {
+  static constexpr const char* name = "mse_loss";
+  static constexpr OpMath math{"y = mean((p - t)^2)",
+                               {{"p", "gy * 2 * (p - t) / n"}, {"t", "-gy * 2 * (p - t) / n"}}};
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& p = c.input(0);
+    const Tensor<T>& t = c.input(1);
+    if (p.shape() != t.shape())
+      throw Error(std::string(name) + ": prediction " + shape_str(p.shape()) + " and target " +
+                  shape_str(t.shape()) + " must have the same shape");
+    if (p.size() == 0) throw Error(std::string(name) + ": empty input " + shape_str(p.shape()));
+    double s = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const double d = static_cast<double>(p.data()[i]) - static_cast<double>(t.data()[i]);
+      s += d * d;
+    }
+    Tensor<T>& y = c.output();
+    y.resize(Shape{});
+    y() = static_cast<T>(s / static_cast<double>(p.size()));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const T k = T(2) * c.grad_output()() / static_cast<T>(c.input(0).size());
+    c.accumulate_grad(0, k * (c.input(0) - c.input(1)));
+    c.accumulate_grad(1, k * (c.input(1) - c.input(0)));
+  }
+};
+TAPEGRAD_BUILTIN_OP(MseLoss);
+
+// y[r, :] = table[idx[r], :];  dtable[idx[r], :] += gy[r, :]  (scatter-add)
+struct GatherRows {
+  static constexpr const char* name = "gather_rows";
+  static constexpr OpMath math{"y[r] = table[idx[r]]",
+                               {{"table", "row idx[r] += gy[r] (scatter-add)"}}};
+  const Indices* indices;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& table = c.input(0);
+    if (table.dimension() != 2)
+      throw Error(std::string(name) + ": the table must be 2-D [V, D], got " +
+                  shape_str(table.shape()));
+    const std::size_t rows = table.shape()[0], width = table.shape()[1];
+    for (std::size_t r = 0; r < indices->size(); ++r) {
+      const std::int64_t i = (*indices)[r];
+      if (i < 0 || static_cast<std::size_t>(i) >= rows)
+        throw Error(std::string(name) + ": index " + std::to_string(i) + " at position " +
+                    std::to_string(r) + " is out of range for a table of " + std::to_string(rows) +
+                    " rows");
+    }
+    if (c.requires_grad()) c.save_indices().assign(indices->begin(), indices->end());
+    Tensor<T>& y = c.output();
+    y.resize({indices->size(), width});
+    for (std::size_t r = 0; r < indices->size(); ++r)
+      std::memcpy(y.data() + r * width, table.data() + (*indices)[r] * width, width * sizeof(T));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const Indices& idx = c.saved_indices();
+    const std::size_t width = c.input(0).shape()[1];
+    T* g = c.grad_buffer_zeroed(0).data();
+    const T* gy = c.grad_output().data();
+    for (std::size_t r = 0; r < idx.size(); ++r)
+      detail::add_into(g + idx[r] * width, gy + r * width, width, false);
+  }
+};
+TAPEGRAD_BUILTIN_OP(GatherRows);
+
+}  // namespace ops
+
+/// Mean over rows of -log softmax(logits)[target]: logits [N, C] (or [C] for one row), one
+/// class index per row. Fused and stable: the gradient is (softmax - one_hot) / N.
+template <class T>
+Var<T> softmax_cross_entropy(const Var<T>& logits, const Indices& targets) {
+  const std::size_t classes = ops::cross_entropy_classes(logits.shape());
+  const std::size_t rows = logits.dim() == 2 ? logits.shape()[0] : 1;
+  if (targets.size() != rows)
+    throw Error("softmax_cross_entropy: logits " + shape_str(logits.shape()) + " have " +
+                std::to_string(rows) + (rows == 1 ? " row but " : " rows but ") +
+                std::to_string(targets.size()) + " targets were given");
+  if (rows == 0)
+    throw Error("softmax_cross_entropy: no rows (logits " + shape_str(logits.shape()) + ")");
+  for (std::size_t r = 0; r < rows; ++r)
+    if (targets[r] < 0 || static_cast<std::size_t>(targets[r]) >= classes)
+      throw Error("softmax_cross_entropy: target " + std::to_string(targets[r]) + " at row " +
+                  std::to_string(r) + " is out of range for " + std::to_string(classes) +
+                  " classes");
+  return apply(ops::SoftmaxCrossEntropy{&targets}, logits);
+}
+
+/// Same, with targets held in a tensor of whole numbers (e.g. read from a float data file);
+/// a non-integer, negative or out-of-range target is an error.
+template <class T>
+Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& targets) {
+  const std::size_t classes = ops::cross_entropy_classes(logits.shape());
+  if (targets.dimension() > 1)
+    throw Error("softmax_cross_entropy: targets must be a 1-D list of class indices, got shape " +
+                shape_str(targets.shape()));
+  Indices idx(targets.size());
+  for (std::size_t r = 0; r < targets.size(); ++r) {
+    const T v = targets.data()[r];
+    if (!(std::isfinite(v) && v == std::floor(v))) {
+      std::ostringstream os;
+      os << "softmax_cross_entropy: targets must be whole-number class indices; got " << v
+         << " at row " << r;
+      throw Error(os.str());
+    }
+    // Range-checked while still floating point: casting 1e30 to an integer is undefined.
+    if (v < 0 || v >= static_cast<T>(classes)) {
+      std::ostringstream os;
+      os << "softmax_cross_entropy: target " << v << " at row " << r << " is out of range for "
+         << classes << " classes";
+      throw Error(os.str());
+    }
+    idx[r] = static_cast<std::int64_t>(v);
+  }
+  return softmax_cross_entropy(logits, idx);
+}
+
+/// mean((prediction - target)^2); both shapes must be equal.
+template <class T>
+Var<T> mse_loss(const Var<T>& prediction, const Var<T>& target) {
+  return apply(ops::MseLoss{}, prediction, target);
+}
+
+/// Rows of `table` [V, D] at `indices` -> [N, D]: an embedding lookup. The backward adds each
+/// row's gradient into its table row (repeated indices accumulate).
+template <class T>
+Var<T> gather_rows(const Var<T>& table, const Indices& indices) {
+  return apply(ops::GatherRows{&indices}, table);
+}
+
+/// [N, num_classes] with a 1 at each index: data, not differentiable (use tape.constant()).
+template <class T>
+Tensor<T> one_hot(const Indices& indices, std::size_t num_classes) {
+  Tensor<T> y = Tensor<T>::from_shape({indices.size(), num_classes});
+  y.fill(T(0));
+  for (std::size_t r = 0; r < indices.size(); ++r) {
+    const std::int64_t i = indices[r];
+    if (i < 0 || static_cast<std::size_t>(i) >= num_classes)
+      throw Error("one_hot: index " + std::to_string(i) + " at position " + std::to_string(r) +
+                  " is out of range for " + std::to_string(num_classes) + " classes");
+    y(r, static_cast<std::size_t>(i)) = T(1);
+  }
+  return y;
+}
+
+}  // namespace tapegrad
