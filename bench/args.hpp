@@ -75,10 +75,12 @@ inline Args parse_args(int argc, char** argv) {
   size("V", a.V, "vocabulary size");
   app.add_option("--steps", a.steps, "time at least this many steps")
       ->type_name("N")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // as before: the last wins
       ->transform(integer_in(1, std::numeric_limits<long>::max()))
       ->capture_default_str();
   app.add_option("--seconds", a.seconds, "... and for at least this many seconds")
       ->type_name("S")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // as before: the last wins
       ->check(non_negative_number())
       ->capture_default_str();
   try {
