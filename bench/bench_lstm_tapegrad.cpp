@@ -10,6 +10,7 @@
 
 #include <tapegrad/nn/nn.hpp>
 
+#include "args.hpp"
 #include "workload.hpp"
 
 namespace {

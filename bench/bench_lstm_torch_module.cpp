@@ -8,6 +8,7 @@
 #include <exception>
 #include <vector>
 
+#include "args.hpp"
 #include "workload.hpp"
 
 namespace {

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "args.hpp"
 #include "workload.hpp"
 
 namespace {

@@ -7,6 +7,7 @@
 #include <exception>
 #include <vector>
 
+#include "args.hpp"
 #include "workload.hpp"
 
 namespace {

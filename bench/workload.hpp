@@ -78,56 +78,12 @@ inline std::vector<std::int64_t> targets_time_major(const std::vector<std::int64
   return out;
 }
 
+/// What the program measures, from its command line (parse_args, args.hpp).
 struct Args {
   std::size_t H = 0, B = 0, T = 0, V = 0;
   long steps = 1;        // time at least this many steps ...
   double seconds = 2.0;  // ... and at least this long
 };
-
-[[noreturn]] inline void usage_error(const char* prog, const std::string& why) {
-  std::fprintf(stderr, "%s: %s\nusage: %s H B T V [--steps N] [--seconds S]\n", prog, why.c_str(),
-               prog);
-  std::exit(2);
-}
-
-inline Args parse_args(int argc, char** argv) {
-  const char* prog = argc > 0 ? argv[0] : "bench";
-  Args a;
-  std::vector<std::string> pos;
-  for (int i = 1; i < argc; ++i) {
-    const std::string s = argv[i];
-    if (s == "--steps" || s == "--seconds") {
-      if (i + 1 >= argc) usage_error(prog, s + " needs a value");
-      const std::string v = argv[++i];
-      char* end = nullptr;
-      if (s == "--steps") {
-        const long n = std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end != '\0' || n < 1) usage_error(prog, "bad --steps '" + v + "'");
-        a.steps = n;
-      } else {
-        const double d = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end != '\0' || !(d >= 0) || !std::isfinite(d))
-          usage_error(prog, "bad --seconds '" + v + "'");
-        a.seconds = d;
-      }
-    } else if (!s.empty() && s[0] == '-') {
-      usage_error(prog, "unknown option '" + s + "'");
-    } else {
-      pos.push_back(s);
-    }
-  }
-  if (pos.size() != 4)
-    usage_error(prog, "expected 4 sizes H B T V, got " + std::to_string(pos.size()));
-  std::size_t* dst[4] = {&a.H, &a.B, &a.T, &a.V};
-  for (int k = 0; k < 4; ++k) {
-    char* end = nullptr;
-    const long long n = std::strtoll(pos[k].c_str(), &end, 10);
-    if (pos[k].empty() || *end != '\0' || n < 1 || n > (1LL << 24))
-      usage_error(prog, "bad size '" + pos[k] + "' (want a positive integer)");
-    *dst[k] = std::size_t(n);
-  }
-  return a;
-}
 
 /// Steps per second of `step` (one full forward + backward + update), after a warm-up, over at
 /// least a.steps steps and a.seconds seconds.

@@ -9,10 +9,11 @@
 // read from the tape after backward()), training, and the prediction.
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <limits>
 #include <string>
 
 #include <tapegrad/models/next_word.hpp>
+#include "common/cli.hpp"
 #include "common/main.hpp"
 
 using namespace tapegrad;
@@ -47,20 +48,20 @@ double norm(const Tensor<float>& t) {
 static int run(int argc, char** argv) {
   bool trace = false;
   int epochs = 1000;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--trace") == 0) {
-      trace = true;
-    } else if (std::strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
-      epochs = std::atoi(argv[++i]);
-      if (epochs <= 0) {
-        std::fprintf(stderr, "king_sits_on: --epochs needs a positive number, got %s\n", argv[i]);
-        return 2;
-      }
-    } else {
-      std::fprintf(stderr, "usage: king_sits_on [--trace] [--epochs N]\n");
-      return 2;
-    }
-  }
+  CLI::App app{
+      "Next-word prediction over [king, sits, on, throne, the]: trains on \"the king sits on "
+      "throne\", then prints P(next word | \"king sits on\").",
+      "king_sits_on"};
+  app.add_flag("--trace", trace,
+               "print the tutorial's seven steps with the engine's numbers: data, initial "
+               "weights, forward pass, loss, BPTT gradients, training, prediction");
+  app.add_option("--epochs", epochs, "training epochs (full-batch gradient descent, lr 0.1)")
+      ->type_name("N")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // as before: the last wins
+      ->transform(examples::positive_integer(std::numeric_limits<int>::max()))
+      ->capture_default_str();
+  if (const auto code = examples::parse_command_line(app, argc, argv, "[--trace] [--epochs N]"))
+    return *code;
   const std::vector<std::string> vocabulary = {"king", "sits", "on", "throne", "the"};
   const std::vector<std::string> sentence = {"the", "king", "sits", "on", "throne"};
   nn::Rng rng(2024);

@@ -4,10 +4,10 @@
 //   sine_wave [--out sine_wave.svg]
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 #include <tapegrad/models/sine_regressor.hpp>
+#include "common/cli.hpp"
 #include "common/main.hpp"
 
 #include "common/svg_plot.hpp"
@@ -16,14 +16,17 @@ using namespace tapegrad;
 
 static int run(int argc, char** argv) {
   std::string out_path = "sine_wave.svg";
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-      out_path = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: sine_wave [--out FILE.svg]\n");
-      return 2;
-    }
-  }
+  CLI::App app{
+      "An RNN predicting the next value of a sine wave from a window of 10 past values: train "
+      "and held-out MSE, and an SVG of truth against prediction.",
+      "sine_wave"};
+  app.add_option("--out", out_path, "where to write the SVG chart")
+      ->type_name("FILE.svg")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // as before: the last wins
+      ->check(examples::non_empty("a file name"))
+      ->capture_default_str();
+  if (const auto code = examples::parse_command_line(app, argc, argv, "[--out FILE.svg]"))
+    return *code;
   const std::size_t window = 10, train_n = 300, test_n = 100;
   const double dt = 0.2;
   auto series = [&](std::size_t n) { return std::sin(dt * double(n)); };
