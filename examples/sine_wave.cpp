@@ -73,7 +73,7 @@ static int run(int argc, char** argv) {
     truth.x.push_back(t), truth.y.push_back(test_y(i, 0));
     guess.x.push_back(t), guess.y.push_back(pred(i, 0));
   }
-  examples::write_file_atomically(
+  nn::write_file_atomically(
       out_path, examples::svg_line_chart("held-out sine wave: truth against one-step prediction",
                                          "t", "value", {truth, guess}));
   std::printf("wrote %s\n", out_path.c_str());

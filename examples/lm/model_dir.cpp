@@ -357,12 +357,11 @@ void save_model_dir(const std::string& dir, LanguageModel& lm, const DataIdentit
   nn::save_checkpoint(checkpoint_path(dir), *lm.net, metadata, extra);
 
   const fs::path d(dir);
-  examples::write_file_atomically(d / "losses.svg", loss_curve_svg(history, lm.vocabulary));
-  examples::write_file_atomically(d / "gradient_norms.svg",
-                                  gradient_norm_svg(history, lm.hp.model));
-  examples::write_file_atomically(d / "log.csv", loss_log_csv(history));
-  examples::write_file_atomically(d / "summary.json",
-                                  summary_json(lm, data, progress, history).dump(2) + "\n");
+  nn::write_file_atomically(d / "losses.svg", loss_curve_svg(history, lm.vocabulary));
+  nn::write_file_atomically(d / "gradient_norms.svg", gradient_norm_svg(history, lm.hp.model));
+  nn::write_file_atomically(d / "log.csv", loss_log_csv(history));
+  nn::write_file_atomically(d / "summary.json",
+                            summary_json(lm, data, progress, history).dump(2) + "\n");
 }
 
 ModelDir load_model_dir(const std::string& dir) {
