@@ -1,5 +1,6 @@
 #pragma once
-// A line chart as SVG (opens in any browser); programs write it with nn::write_file_atomically.
+// A line chart as SVG (opens in any browser): the loss curves and diagnostics a training program
+// plots. Programs write it with nn::write_file_atomically.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,7 +13,7 @@
 
 #include <tapegrad/error.hpp>
 
-namespace tapegrad::examples {
+namespace tapegrad::train {
 
 struct Series {
   std::string label;
@@ -137,4 +138,4 @@ inline std::string svg_line_chart(const std::string& title, const std::string& x
   return o.str();
 }
 
-}  // namespace tapegrad::examples
+}  // namespace tapegrad::train

@@ -1,4 +1,4 @@
-// The SVG charts the examples and tapegrad-lm write: round tick values, decade labels on a log
+// The SVG charts training programs write: round tick values, decade labels on a log
 // axis, and a left margin that fits the widest label.
 #include <boost/test/unit_test.hpp>
 
@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "common/svg_plot.hpp"
+#include <tapegrad/train/svg_chart.hpp>
 
-using namespace tapegrad::examples;
+using namespace tapegrad::train;
 
 namespace {
 bool contains(const std::string& text, const std::string& part) {
