@@ -1,8 +1,8 @@
 #pragma once
-// The data layer of the tapegrad-lm trainer: text in, symbol indices out, and the batches a
-// truncated-BPTT loop feeds to models::CharLM. Nothing here knows about tensors or tapes; every
-// bad input (a missing file, invalid UTF-8, a sequence too short for the requested batch) is a
-// tapegrad::Error whose message names the numbers involved, never a crash.
+// The text layer of tapegrad-lm: text in, symbol indices out (the training library batches the
+// indices). Nothing here knows about tensors or tapes; every bad input (a missing file, invalid
+// UTF-8, an empty vocabulary) is a tapegrad::Error whose message names the numbers involved,
+// never a crash.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -11,7 +11,6 @@
 
 namespace tapegrad::lm {
 
-
 /// A prompt read with the model's vocabulary. Character level: an unknown character is an
 /// Error naming it and its position. Word level: unknown words become <unk> and are listed.
 struct Prompt {

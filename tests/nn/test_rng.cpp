@@ -32,7 +32,7 @@ BOOST_AUTO_TEST_CASE(text_that_is_not_a_state_is_an_error_and_changes_nothing) {
   nn::Rng rng(3);
   const std::string before = rng.state();
   for (const std::string& bad : {std::string(""), std::string("1 2 3"), before + " extra",
-                                before.substr(0, before.rfind(' ')) + " zz"}) {
+                                 before.substr(0, before.rfind(' ')) + " zz"}) {
     BOOST_CHECK_THROW(rng.set_state(bad), Error);
     BOOST_TEST(rng.state() == before);
   }
