@@ -81,6 +81,9 @@ class ProgressPrinter {
 class Trainer {
  public:
   explicit Trainer(const TrainOptions& options);
+  // The library Trainer's callbacks hold this object's address.
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
   /// One training step on the next chunk.
   StepResult step();

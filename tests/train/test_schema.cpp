@@ -173,11 +173,13 @@ BOOST_AUTO_TEST_CASE(format_number_is_the_shortest_round_trip_text) {
   BOOST_TEST(format_number(0.1 + 0.2) == "0.30000000000000004");
   BOOST_TEST(format_number(1e-5) == "1e-05");
   BOOST_TEST(format_number(0.0001) == "0.0001");
-  BOOST_TEST(format_number(100000) == "100000");
+  BOOST_TEST(format_number(100000.0) == "100000");
   BOOST_TEST(format_number(1e21) == "1e+21");
-  BOOST_TEST(format_number(12345) == "12345");
-  BOOST_TEST(format_number(-5) == "-5");
+  BOOST_TEST(format_number(12345.0) == "12345");
+  BOOST_TEST(format_number(-5.0) == "-5");
   BOOST_TEST(format_number(double(1.1f)) == "1.100000023841858");
+  BOOST_TEST(format_number(1.1f) == "1.1");  // a float's own shortest text
+  BOOST_TEST(std::stof(format_number(4.2668271f)) == 4.2668271f);
   BOOST_TEST(format_number(std::numeric_limits<double>::infinity()) == "inf");
   BOOST_TEST(format_number(std::nan("")) == "nan");
   for (double v : {1.0 / 3, 2.0 / 7 * 1e300, 1e-300, 123.456})

@@ -12,6 +12,12 @@ std::string format_number(double v) {
   return std::string(buf, end);
 }
 
+std::string format_number(float v) {
+  char buf[40];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general).ptr;
+  return std::string(buf, end);
+}
+
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
   const long s = std::lround(seconds);

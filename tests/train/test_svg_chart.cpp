@@ -16,7 +16,7 @@ bool contains(const std::string& text, const std::string& part) {
 }
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(svg_plot)
+BOOST_AUTO_TEST_SUITE(svg_chart)
 
 BOOST_AUTO_TEST_CASE(ticks_are_one_two_or_five_times_a_power_of_ten) {
   const Ticks steps = nice_ticks(1, 5167);  // a training run's step axis
