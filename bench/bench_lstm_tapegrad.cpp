@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <tapegrad/nn/nn.hpp>
+#include <tapegrad/train/stream_batcher.hpp>
 
 #include "args.hpp"
 #include "workload.hpp"
@@ -42,11 +43,13 @@ int run(const bench::Args& a) {
   for (Parameter<float>* p : out.parameters()) params.push_back(p);
   tapegrad::nn::SGD<float> sgd(params, bench::kLearningRate);
 
-  // The batch, prepared once as a data loader would: the B characters at each step.
-  const std::vector<std::int64_t> chars = bench::make_chars(B, T, V);
-  std::vector<Indices> inputs;
-  for (std::size_t t = 0; t < T; ++t) inputs.push_back(bench::inputs_at(chars, B, T, t));
-  const Indices targets = bench::targets_time_major(chars, B, T);
+  // The batch, prepared once as a data loader would: the training library's stream batcher
+  // cuts the B streams of T + 1 characters into the characters at each of the T steps and the
+  // time-major targets (the same numbers the libtorch programs read from workload.hpp).
+  const tapegrad::train::Batch batch =
+      tapegrad::train::StreamBatcher(bench::make_chars(B, T, V), B, T).next();
+  const std::vector<Indices>& inputs = batch.inputs;
+  const Indices& targets = batch.targets;
 
   Tape<float> tape;
   std::vector<Var<float>> xs;

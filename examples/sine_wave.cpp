@@ -7,10 +7,11 @@
 #include <string>
 
 #include <tapegrad/models/sine_regressor.hpp>
+#include <tapegrad/nn/atomic_file.hpp>
+#include <tapegrad/train/svg_chart.hpp>
+
 #include "common/cli.hpp"
 #include "common/main.hpp"
-
-#include "common/svg_plot.hpp"
 
 using namespace tapegrad;
 
@@ -70,15 +71,15 @@ static int run(int argc, char** argv) {
   test_mse /= double(test_n);
   std::printf("train MSE %.6f\nheld-out MSE %.6f\n", train_mse, test_mse);
 
-  examples::Series truth{"sin(t)", {}, {}, "#1f77b4"}, guess{"RNN prediction", {}, {}, "#d62728"};
+  train::Series truth{"sin(t)", {}, {}, "#1f77b4"}, guess{"RNN prediction", {}, {}, "#d62728"};
   for (std::size_t i = 0; i < test_n; ++i) {
     const double t = dt * double(train_n + 2 * window + i);
     truth.x.push_back(t), truth.y.push_back(test_y(i, 0));
     guess.x.push_back(t), guess.y.push_back(pred(i, 0));
   }
-  examples::write_file_atomically(
-      out_path, examples::svg_line_chart("held-out sine wave: truth against one-step prediction",
-                                         "t", "value", {truth, guess}));
+  nn::write_file_atomically(
+      out_path, train::svg_line_chart("held-out sine wave: truth against one-step prediction", "t",
+                                      "value", {truth, guess}));
   std::printf("wrote %s\n", out_path.c_str());
   return test_mse < 1e-3 ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 #pragma once
-// Using a trained model: the next-token distribution after a prompt (complete), text drawn one
-// token at a time (sample), and the loss on a file (eval). All run without gradients, one
-// stream, with the state carried from token to token.
+// Using a trained model with text: the next-token distribution after a prompt (complete), text
+// drawn one token at a time (sample), and the loss on a file (eval). The numbers come from the
+// training library's sampling helpers and evaluate(); this layer reads and writes text.
 #include <cstdint>
 #include <string>
 #include <vector>

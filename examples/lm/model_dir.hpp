@@ -4,13 +4,14 @@
 // here, so every malformed, truncated or foreign checkpoint is reported in one place, naming
 // the directory, the field and what was expected against what was found.
 //
-// A directory holds (all written atomically: temp file + rename):
-//   checkpoint.npz       parameters, optimiser state, carried hidden state (nn::save_checkpoint);
-//                        its metadata: hyper-parameters, vocabulary, data identity, progress
-//                        (step, batcher position, training time) and the loss history
+// A directory holds (all written atomically: temp file + fsync + rename):
+//   checkpoint.npz       a train::Trainer checkpoint: parameters, optimiser state, carried hidden
+//                        state; its metadata: tapegrad-lm's (format version, hyper-parameters,
+//                        vocabulary, data identity) and the Trainer's (progress, loss history,
+//                        the task's batcher position and gradient diagnostics, generator states)
+//   log.csv              one row per step: step, train loss, gradient norm, validation loss
 //   losses.svg           train loss per step and validation loss
 //   gradient_norms.svg   ||dL/dh_t|| and ||dL_T/dh_t|| over the time steps of the last step
-//   log.csv              one row per step: step, train loss, gradient norm, validation loss
 //   summary.json         the figures of the run so far (steps, time, tokens/s, losses)
 #include <cstdint>
 #include <memory>
@@ -19,17 +20,23 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <tapegrad/models/char_lm.hpp>
-#include <tapegrad/nn/nn.hpp>
+#include <tapegrad/train/language_model.hpp>
+#include <tapegrad/train/schema.hpp>
+#include <tapegrad/train/trainer.hpp>
 
 #include "lm/data.hpp"
 
 namespace tapegrad::lm {
 
-using Model = models::CharLM<float>;
+using Model = train::LanguageModelNet;
+using train::Batch;
+using train::Evaluation;
+using train::Position;
+using train::StreamBatcher;
 
-/// What a run is: everything that decides the sequence of training losses. A resumed run must
-/// have the same values (the stopping rule and the reporting intervals may change).
+/// What a run is: everything that decides the sequence of training losses. Each field is
+/// declared once, in schema(), which validates them, writes and reads them as JSON, reports
+/// the differences on --resume, and gives tapegrad-lm its flags.
 struct Hyperparameters {
   Level level = Level::character;
   std::size_t min_count = 2;                         // word level: rarer words become <unk>
@@ -42,20 +49,19 @@ struct Hyperparameters {
   double val_fraction = 0.1;
   std::uint64_t seed = 1;
 
-  /// Throws an Error naming the first nonsensical value (flag name, accepted range, value).
-  void validate() const;
-  nlohmann::json to_json() const;
+  static const train::Schema<Hyperparameters>& schema();
+  /// Throws a train::ValueError naming the first nonsensical value (field, range, value).
+  void validate() const { schema().validate(*this); }
+  nlohmann::json to_json() const { return schema().to_json(*this); }
   /// Errors name the missing or malformed field.
-  static Hyperparameters from_json(const nlohmann::json& j);
+  static Hyperparameters from_json(const nlohmann::json& j) {
+    return schema().from_json(j, "hyper-parameters");
+  }
 };
 
-/// One difference between two sets of hyper-parameters.
-struct Difference {
-  std::string flag;          // "--hidden"
-  std::string saved, given;  // as the user would type them
-};
-/// The hyper-parameters that differ, in flag order.
-std::vector<Difference> differences(const Hyperparameters& saved, const Hyperparameters& given);
+/// The flag of a hyper-parameter or a Trainer setting: "seq_len" -> "--seq-len", "max_steps" ->
+/// "--steps".
+std::string flag_of(const std::string& name);
 
 /// Which text a run trained on: a file, or the built-in corpus (empty path).
 struct DataIdentity {
@@ -83,27 +89,15 @@ struct LanguageModel {
   std::vector<std::pair<std::string, Tensor<float>*>> extra_tensors();
 };
 
-/// Where the training loop is; saved in the checkpoint metadata.
-struct Progress {
-  std::size_t step = 0;                  // steps completed
-  Position position;                     // of the training batcher
-  double train_seconds = 0;              // time spent in training steps (validation excluded)
-  std::size_t train_tokens = 0;          // tokens predicted in training steps
-  std::optional<std::size_t> max_steps;  // the stopping rule the run was started with
-  std::optional<double> max_seconds;
-};
+using Progress = train::Progress;
 
-/// What the loss curves are made of. Losses are float, the values the training step produced,
-/// so a resumed run can be compared with an uninterrupted one bit for bit.
-struct History {
-  std::vector<float> train_loss;  // one per step, step k at index k - 1
-  std::vector<float> grad_norm;   // the gradient norm of step k before clipping
-  std::vector<std::pair<std::size_t, double>> validation;  // (step, nats per token)
+/// The Trainer's loss curves and the training task's gradient diagnostics of the last step.
+struct History : train::History {
   // The gradient reaching the top layer's h_t, t = 0..T-1, in the last training step:
   std::vector<double> last_step_hidden_grad_norms;  // ||dL/dh_t||, L the chunk's mean loss
   // ||dL_T/dh_t||, L_T the loss of the chunk's last time step alone: how much of the error at
   // T reaches back to step t, which is where a vanilla RNN's gradient vanishes and an LSTM's
-  // does not. Measured when a checkpoint is saved (Trainer::save).
+  // does not. Measured when a checkpoint is saved.
   std::vector<double> last_time_step_grad_norms;
 };
 
@@ -114,12 +108,21 @@ struct ModelDir {
   std::unique_ptr<LanguageModel> lm;
   DataIdentity data;
   Progress progress;
+  Position position;  // of the training batcher
   History history;
 };
 
-/// Writes the checkpoint (atomically), then the plots, the log and the summary. Creates `dir`.
-void save_model_dir(const std::string& dir, LanguageModel& lm, const DataIdentity& data,
-                    const Progress& progress, const History& history);
+/// tapegrad-lm's part of the checkpoint metadata: format version, hyper-parameters, vocabulary
+/// and data identity (the Trainer adds its own).
+nlohmann::json checkpoint_metadata(const LanguageModel& lm, const DataIdentity& data);
+
+/// Reads the metadata of the checkpoint in `dir` (version 1 is read as today's layout). Errors
+/// like load_model_dir's.
+nlohmann::json read_model_dir_metadata(const std::string& dir);
+
+/// Writes the plots and the summary beside a checkpoint (after the Trainer wrote it).
+void write_reports(const std::string& dir, const LanguageModel& lm, const DataIdentity& data,
+                   const Progress& progress, const History& history);
 
 /// Reads a model directory. Errors: `dir` missing or not a directory, no checkpoint in it, a
 /// truncated or corrupted checkpoint, a checkpoint not written by tapegrad-lm, metadata that
@@ -129,7 +132,5 @@ ModelDir load_model_dir(const std::string& dir);
 /// The loss curves and the per-timestep gradient norms as SVG text.
 std::string loss_curve_svg(const History& history, const Vocabulary& vocabulary);
 std::string gradient_norm_svg(const History& history, const std::string& model_name);
-/// log.csv: "step,train_loss,grad_norm,validation_loss" (the last empty where none was run).
-std::string loss_log_csv(const History& history);
 
 }  // namespace tapegrad::lm

@@ -1,6 +1,7 @@
 // tapegrad-lm: train a recurrent language model on your own text, then sample from it, complete
-// prompts with it and evaluate it. The logic lives in the tapegrad_lm library (train.hpp,
-// generate.hpp, model_dir.hpp); this file is the command line around it.
+// prompts with it and evaluate it. Training is the tapegrad::train library's (the Trainer, the
+// language-model task, the hyper-parameter schema); tapegrad_lm (train.hpp, generate.hpp,
+// model_dir.hpp) adds the vocabulary, model directories and plots; this file is the command line.
 //
 // Exit codes: 0 success; 1 an error (bad data, a checkpoint that cannot be used, I/O);
 // 2 a usage error (unknown flag, malformed or out-of-range value); 130 training was interrupted
@@ -15,9 +16,14 @@
 #include <iostream>
 #include <string>
 
-#include <CLI/CLI.hpp>
+#include <limits>
+#include <map>
+#include <variant>
 
-#include "lm/format.hpp"
+#include <CLI/CLI.hpp>
+#include <tapegrad/train/format.hpp>
+#include <tapegrad/train/value_error.hpp>
+
 #include "lm/generate.hpp"
 #include "lm/train.hpp"
 
@@ -25,6 +31,9 @@ namespace {
 
 using namespace tapegrad;
 using namespace tapegrad::lm;
+using train::format_duration;
+using train::format_number;
+using train::format_rate;
 
 constexpr int kExitError = 1, kExitUsage = 2;
 constexpr std::size_t kDefaultSteps = 100;
@@ -90,7 +99,7 @@ std::string model_summary(LanguageModel& lm) {
 
 struct TrainFlags {
   TrainOptions options;
-  std::string level = "auto";
+  std::map<std::string, std::string> choices;  // the text of each choice flag, by field name
   std::size_t steps = 0;
   double seconds = 0;
 };
@@ -100,59 +109,44 @@ struct TrainFlags {
 // run_train finds every one that was given.
 const char* const kMustMatch = "Model and data (given with --resume, must match the checkpoint)";
 
-void add_train_flags(CLI::App& cmd, TrainFlags& f) {
+// One flag per hyper-parameter, from its declaration in Hyperparameters::schema(): the name,
+// the range or the names, the default and the help text.
+void add_hyperparameter_flags(CLI::App& cmd, TrainFlags& f) {
+  using Schema = train::Schema<Hyperparameters>;
   Hyperparameters& hp = f.options.hp;
+  for (const Schema::Field& field : Hyperparameters::schema().fields()) {
+    const std::string flag = flag_of(field.name);
+    CLI::Option* opt = nullptr;
+    if (const auto* i = std::get_if<Schema::Integer>(&field.kind)) {
+      opt = cmd.add_option(flag, hp.*(i->member), field.help)->capture_default_str();
+      if (i->lo != 0 || i->hi != std::numeric_limits<std::size_t>::max())
+        opt->check(CLI::Range(i->lo, i->hi));
+    } else if (const auto* n = std::get_if<Schema::Number>(&field.kind)) {
+      opt = cmd.add_option(flag, hp.*(n->member), field.help)
+                ->check(number(n->range.expected, n->range.contains))
+                ->capture_default_str();
+    } else {
+      const Schema::Choice& choice = std::get<Schema::Choice>(field.kind);
+      std::vector<std::string> accepted = choice.names;
+      for (const auto& [alias, name] : choice.aliases) accepted.push_back(alias);
+      std::string& text = f.choices[field.name];
+      // --level defaults to the data's kind ("auto"), not to a fixed name.
+      text = field.name == "level" ? "auto" : choice.get(hp);
+      opt = cmd.add_option(flag, text, field.help)->check(CLI::IsMember(accepted));
+      if (field.name != "level") opt->capture_default_str();
+    }
+    if (field.must_match) opt->group(kMustMatch);
+  }
+}
+
+void add_train_flags(CLI::App& cmd, TrainFlags& f) {
   TrainOptions& o = f.options;
   cmd.add_option("--data", o.data_path,
                  "UTF-8 text file to train on (default: the built-in corpus); the last "
                  "--val-fraction of it is held out for validation")
       ->type_name("FILE")
       ->group(kMustMatch);
-  cmd.add_option("--level", f.level,
-                 "symbols: char (characters) or word (words and punctuation marks); default: "
-                 "word for the built-in corpus, char for --data")
-      ->check(CLI::IsMember({"char", "word"}))
-      ->group(kMustMatch);
-  cmd.add_option("--min-count", hp.min_count, "word level: words seen fewer times become <unk>")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--model", hp.model, "recurrent cell: rnn, lstm or gru")
-      ->check(CLI::IsMember({"rnn", "lstm", "gru"}))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--hidden", hp.hidden, "hidden units per layer")
-      ->check(CLI::Range(1, 65536))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--layers", hp.layers, "stacked recurrent layers")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--embed", hp.embed, "embedding width (0: one-hot input)")
-      ->check(CLI::Range(0, 65536))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--seq-len", hp.seq_len, "T: time steps per chunk (truncated BPTT)")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--batch", hp.batch, "B: parallel streams through the text")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--optimizer", hp.optimizer, "adam, adagrad or sgd")
-      ->check(CLI::IsMember({"adam", "adagrad", "sgd"}))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--lr", hp.lr, "learning rate")
-      ->check(number("a positive number", [](double v) { return v > 0 && std::isfinite(v); }))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--clip", hp.clip, "clip the gradient norm to this (0: no clipping)")
-      ->check(number("a number >= 0", [](double v) { return v >= 0 && std::isfinite(v); }))
-      ->capture_default_str()
-      ->group(kMustMatch);
+  add_hyperparameter_flags(cmd, f);
   auto* steps =
       cmd.add_option("--steps", f.steps,
                      "stop after N steps in all (default " + std::to_string(kDefaultSteps) +
@@ -165,14 +159,6 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
                      [](double v) { return v > 0 && std::isfinite(v); }))
       ->type_name("SECONDS")
       ->excludes(steps);
-  cmd.add_option("--val-fraction", hp.val_fraction,
-                 "the last fraction of the text held out for validation")
-      ->check(number("a number in [0, 0.5]", [](double v) { return v >= 0 && v <= 0.5; }))
-      ->capture_default_str()
-      ->group(kMustMatch);
-  cmd.add_option("--seed", hp.seed, "seed of the initial weights")
-      ->capture_default_str()
-      ->group(kMustMatch);
   cmd.add_option("--out", o.out_dir, "directory for the checkpoint, plots and logs")
       ->type_name("DIR")
       ->capture_default_str();
@@ -197,10 +183,12 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   for (const CLI::Option* opt :
        cmd.get_options([](const CLI::Option* opt) { return opt->get_group() == kMustMatch; }))
     if (opt->count() > 0) o.given.push_back(opt->get_name());
-  if (f.level != "auto")
-    o.hp.level = parse_level(f.level);
-  else
-    o.hp.level = o.data_path.empty() ? Level::word : Level::character;
+  using Schema = train::Schema<Hyperparameters>;
+  for (const Schema::Field& field : Hyperparameters::schema().fields())
+    if (const auto* choice = std::get_if<Schema::Choice>(&field.kind))
+      if (cmd.count(flag_of(field.name)) > 0)
+        choice->set(o.hp, Schema::resolve(field, f.choices[field.name]));
+  if (cmd.count("--level") == 0) o.hp.level = o.data_path.empty() ? Level::word : Level::character;
   if (cmd.count("--steps")) o.max_steps = f.steps;
   if (cmd.count("--time")) o.max_seconds = f.seconds;
   if (!o.resume && !o.max_steps && !o.max_seconds) o.max_steps = kDefaultSteps;
@@ -237,7 +225,7 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   const auto validation = trainer.last_validation();
   std::printf("trained %zu steps in %s (%s %s/s)\n", trainer.progress().step,
               format_duration(trainer.progress().train_seconds).c_str(),
-              format_rate(double(trainer.progress().train_tokens) /
+              format_rate(double(trainer.progress().train_items) /
                           std::max(1e-9, trainer.progress().train_seconds))
                   .c_str(),
               trainer.unit());
@@ -376,6 +364,9 @@ int main(int argc, char** argv) {
     if (*sample_cmd) return run_sample(model_dir, sample_options);
     if (*complete_cmd) return run_complete(model_dir, prompt, top);
     if (*eval_cmd) return run_eval(model_dir, eval_data);
+  } catch (const train::ValueError& e) {  // the library names values; users know the flags
+    std::fprintf(stderr, "tapegrad-lm: %s\n", e.message(flag_of).c_str());
+    return kExitError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tapegrad-lm: %s\n", e.what());
     return kExitError;

@@ -1,13 +1,15 @@
 #pragma once
-// The tapegrad-lm training loop: truncated BPTT over B parallel streams with the hidden state
-// carried (detached) from one chunk to the next, as char-rnn trains; validation over the held-out
-// tail; checkpoints that a resumed run continues from exactly.
+// tapegrad-lm train: a train::Trainer running a train::LanguageModelTask (truncated BPTT over B
+// parallel streams with the hidden state carried, as char-rnn trains), set up from the
+// program's options: the text and its vocabulary, the checks a resumed run must pass against its
+// checkpoint, the model directory's plots and summary, and the progress line.
 //
 // Every check -- the data, the numbers, the output directory, a resumed checkpoint against the
 // flags -- happens in Trainer's constructor, before anything is written, so a bad flag or a
-// failed resume never touches an existing checkpoint.
+// failed resume never touches an existing checkpoint. Errors name the flags.
 #include <atomic>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,24 +36,7 @@ struct TrainOptions {
   bool resume = false;
 };
 
-/// A loss summed over a text: nats per token, and bits per character.
-struct Evaluation {
-  double nats = 0;         // summed over the predicted tokens
-  std::size_t tokens = 0;  // tokens predicted
-  double characters = 0;   // characters those tokens stand for (see evaluate())
-  double nats_per_token() const { return tokens ? nats / double(tokens) : 0.0; }
-  double bits_per_character() const;
-};
-
-/// The loss of `net` over `tokens`, without gradients and deterministic. The n tokens are cut
-/// into min(batch, n / (seq_len + 1)) streams (at least one), read in chunks of at most seq_len
-/// steps with the state carried, and every symbol after the first of each stream is predicted
-/// (a short last chunk included).
-/// Characters: at character level one per token; at word level each token counts the file's
-/// mean characters per token (all characters, whitespace included, over all tokens), given as
-/// chars_per_token.
-Evaluation evaluate(const Model& net, const Indices& tokens, std::size_t batch, std::size_t seq_len,
-                    double chars_per_token = 1.0);
+using train::evaluate;
 
 /// Characters per token of `text` at the vocabulary's level (1 at character level).
 double characters_per_token(const std::string& text, const Vocabulary& vocabulary);
@@ -96,13 +81,16 @@ class ProgressPrinter {
 class Trainer {
  public:
   explicit Trainer(const TrainOptions& options);
+  // The library Trainer's callbacks hold this object's address.
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
   /// One training step on the next chunk.
   StepResult step();
-  /// Validation loss (nats per token) of the current model; recorded in the history.
+  /// Validation loss (nats per token) of the current model, recorded in the history; NaN
+  /// without validation data.
   double validate();
-  /// Measures how far the last step's final error reaches back (History's
-  /// last_time_step_grad_norms), then writes the model directory.
+  /// Writes the model directory (the checkpoint, log.csv, the plots and the summary).
   void save();
 
   enum class Outcome { finished, interrupted };
@@ -110,40 +98,32 @@ class Trainer {
   /// finished and a checkpoint saved). Validates and checkpoints on schedule and at the end.
   Outcome run(const std::atomic<bool>* interrupt, ProgressPrinter* printer);
 
-  bool done() const;
+  bool done() const { return trainer_->done(); }
   LanguageModel& model() { return *lm_; }
-  const Progress& progress() const { return progress_; }
-  const History& history() const { return history_; }
+  const Progress& progress() const { return trainer_->progress(); }
+  /// The loss curves and the gradient diagnostics as they are now.
+  const History& history() const;
   const TrainOptions& options() const { return options_; }
   const DataIdentity& data() const { return data_; }
-  const StreamBatcher& batcher() const { return *batcher_; }
-  std::size_t validation_tokens() const { return split_.validation.size(); }
+  const StreamBatcher& batcher() const { return task_->batcher(); }
+  std::size_t validation_tokens() const { return task_->validation_tokens(); }
   double chars_per_token() const { return chars_per_token_; }
-  std::optional<Evaluation> last_validation() const { return last_validation_; }
+  std::optional<Evaluation> last_validation() const;
   /// ProgressPrinter's unit: "chars" or "words".
   const char* unit() const;
 
  private:
-  ProgressPrinter::Status status() const;
-  void measure_gradient_reach();
+  void set_up(const std::string& text);
 
   TrainOptions options_;
   std::unique_ptr<LanguageModel> lm_;
   DataIdentity data_;
-  Progress progress_;
-  History history_;
-  Split split_;
-  std::optional<StreamBatcher> batcher_;
   double chars_per_token_ = 1;
-  std::optional<Evaluation> last_validation_;
-  Tape<float> tape_;
-  std::vector<Var<float>> hidden_;
-  // The last step's chunk and the state it started from, for measure_gradient_reach().
-  std::optional<Batch> last_batch_;
-  Model::State last_start_state_;
-  std::size_t session_steps_ = 0;
-  double session_seconds_ = 0;
-  std::size_t session_tokens_ = 0;
+  std::optional<Evaluation> resumed_validation_;
+  std::unique_ptr<train::LanguageModelTask> task_;
+  std::unique_ptr<train::Trainer> trainer_;
+  ProgressPrinter* printer_ = nullptr;
+  mutable History history_;
 };
 
 }  // namespace tapegrad::lm

@@ -7,6 +7,8 @@
 //   end record (22 bytes): entry count, size and offset of the central directory
 #include "tapegrad/nn/checkpoint.hpp"
 
+#include "tapegrad/nn/atomic_file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -199,69 +201,6 @@ std::string shared_fields(std::uint32_t crc, std::uint32_t size, std::size_t nam
   return s;
 }
 
-// An open "<path>.tmp-<pid>". The destructor removes it unless commit() renamed it over path, so
-// every failure path (a throw from anywhere) cleans up.
-class TempFile {
- public:
-  TempFile(std::string where, std::string path)
-      : where_(std::move(where)),
-        path_(std::move(path)),
-        tmp_(path_ + ".tmp-" + std::to_string(::getpid())) {
-    // O_NOFOLLOW: never write through a symlink someone placed at the temporary name.
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    check(fd_ >= 0, "cannot create");
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-
-  void write(const void* data, std::size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      const ssize_t k = ::write(fd_, p, n);
-      if (k < 0 && errno == EINTR) continue;
-      check(k > 0, "cannot write");
-      p += k;
-      n -= std::size_t(k);
-    }
-  }
-  void write(const std::string& s) { write(s.data(), s.size()); }
-
-  // Data on disk before the rename, so that path never names a file with missing contents.
-  void commit() {
-    check(::fsync(fd_) == 0, "cannot flush", " to disk");
-    const int fd = fd_;
-    fd_ = -1;
-    check(::close(fd) == 0, "cannot close");
-    check(::rename(tmp_.c_str(), path_.c_str()) == 0, "cannot rename", " into place");
-    committed_ = true;
-    // Makes the rename itself durable. Best effort: the checkpoint is complete either way, and
-    // some file systems refuse fsync on a directory.
-    const std::string dir = std::filesystem::path(path_).parent_path().string();
-    const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  // Throws "<what> <tmp><after>: <reason>" unless ok. errno is read first: building the message
-  // allocates, which may change it.
-  void check(bool ok, const char* what, const char* after = "") {
-    if (ok) return;
-    const int err = errno;
-    fail(where_, std::string(what) + " " + tmp_ + after + ": " + errno_text(err));
-  }
-
-  std::string where_, path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 void write_zip(const std::string& where, const std::string& path,
                const std::vector<OutEntry>& entries) {
   // Refuse what needs ZIP64 before touching the disk.
@@ -304,7 +243,7 @@ void write_zip(const std::string& where, const std::string& path,
   put32(end, offset);
   put16(end, 0);  // comment length
 
-  TempFile out(where, path);
+  AtomicFile out(where, path);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     out.write(locals[i]);
     out.write(entries[i].head);

@@ -192,6 +192,38 @@ BOOST_AUTO_TEST_CASE(checkpoint_whose_tensors_belong_to_another_vocabulary) {
   BOOST_TEST(contains(message, "[18, 4]"), message);  // 15 characters, then x, y and z
 }
 
+BOOST_AUTO_TEST_CASE(a_version_1_directory_loads_and_resumes) {
+  // The layout before the training library: the batcher position and the train tokens under
+  // "progress", the gradient diagnostics under "history", no "task" and no "rngs".
+  LmTempDir tmp;
+  make_checkpoint(tmp);
+  const ModelDir now = load_model_dir(tmp.path("run"));
+  nlohmann::json meta = nn::read_checkpoint_metadata(checkpoint_path(tmp.path("run")))["user"];
+  meta["tapegrad_lm"] = 1;
+  meta["progress"]["position"] = meta["task"]["position"];
+  meta["progress"]["train_tokens"] = meta["progress"]["train_items"];
+  meta["progress"].erase("train_items");
+  for (const char* name : {"last_step_hidden_grad_norms", "last_time_step_grad_norms"})
+    meta["history"][name] = meta["task"][name];
+  meta.erase("task");
+  meta.erase("rngs");
+  ModelDir run = load_model_dir(tmp.path("run"));
+  std::vector<std::pair<std::string, const Tensor<float>*>> extra;
+  for (auto& [name, t] : run.lm->extra_tensors()) extra.emplace_back(name, t);
+  nn::save_checkpoint(checkpoint_path(tmp.path("run")), *run.lm->net, meta, extra);
+
+  const ModelDir old = load_model_dir(tmp.path("run"));
+  BOOST_TEST(old.progress.step == 2u);
+  BOOST_TEST(old.progress.train_items == now.progress.train_items);
+  BOOST_TEST((old.position == now.position));
+  BOOST_TEST(old.history.train_loss == now.history.train_loss, boost::test_tools::per_element());
+  BOOST_TEST(old.history.last_time_step_grad_norms == now.history.last_time_step_grad_norms,
+             boost::test_tools::per_element());
+  Trainer resumed(resume_options(tmp));
+  BOOST_TEST((resumed.run(nullptr, nullptr) == Trainer::Outcome::finished));
+  BOOST_TEST(load_model_dir(tmp.path("run")).progress.step == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(checkpoint_whose_metadata_has_a_field_of_the_wrong_type) {
   // Metadata written by something else (the checkpoint's CRC is intact): a training loss that
   // is a string must give the loader's error naming the directory, not a bare JSON exception.
@@ -319,19 +351,34 @@ BOOST_AUTO_TEST_CASE(nonsensical_numbers_name_the_flag_the_range_and_the_value) 
     change(hp);
     BOOST_TEST(error_of([&] { hp.validate(); }) == expected);
   };
-  check([](Hyperparameters& h) { h.lr = -0.1; }, "--lr must be a positive number, got -0.1");
-  check([](Hyperparameters& h) { h.lr = 0; }, "--lr must be a positive number, got 0");
+  // The hyper-parameters name their values as the schema declares them ...
+  check([](Hyperparameters& h) { h.lr = -0.1; }, "lr: expected a positive number, got -0.1");
+  check([](Hyperparameters& h) { h.lr = 0; }, "lr: expected a positive number, got 0");
   check([](Hyperparameters& h) { h.hidden = 0; },
-        "--hidden must be an integer in [1, 65536], got 0");
-  check([](Hyperparameters& h) { h.layers = 0; }, "--layers must be an integer in [1, 64], got 0");
+        "hidden: expected an integer in [1, 65536], got 0");
+  check([](Hyperparameters& h) { h.layers = 0; }, "layers: expected an integer in [1, 64], got 0");
   check([](Hyperparameters& h) { h.clip = -1; },
-        "--clip must be a number >= 0 (0 turns clipping off), got -1");
+        "clip: expected a number >= 0 (0 turns clipping off), got -1");
   check([](Hyperparameters& h) { h.val_fraction = 0.9; },
-        "--val-fraction must be in [0, 0.5], got 0.9");
+        "val_fraction: expected a number in [0, 0.5], got 0.9");
   check([](Hyperparameters& h) { h.model = "transformer"; },
-        "--model must be rnn, lstm or gru, got 'transformer'");
+        "model: expected one of rnn, lstm, gru, got 'transformer'");
   check([](Hyperparameters& h) { h.optimizer = "rmsprop"; },
-        "--optimizer must be adam, adagrad or sgd, got 'rmsprop'");
+        "optimizer: expected one of adam, adagrad, sgd, got 'rmsprop'");
+
+  // ... and training, tapegrad-lm's front end, reports them as the flags.
+  {
+    LmTempDir tmp;
+    TrainOptions o = tiny_options(tmp.write("data.txt", small_text()), tmp.path("run"));
+    o.hp.val_fraction = 0.9;
+    BOOST_TEST(error_of([&] { Trainer t(o); }) ==
+               "--val-fraction: expected a number in [0, 0.5], got 0.9");
+    o.hp.val_fraction = 0.1;
+    o.hp.optimizer = "rmsprop";
+    BOOST_TEST(error_of([&] { Trainer t(o); }) ==
+               "--optimizer: expected one of adam, adagrad, sgd, got 'rmsprop'");
+    BOOST_TEST(!lmtest::fs::exists(tmp.path("run")));
+  }
 
   LmTempDir tmp;
   TrainOptions o = tiny_options(tmp.write("data.txt", small_text()), tmp.path("run"));

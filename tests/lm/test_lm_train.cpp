@@ -10,7 +10,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
-#include "lm/format.hpp"
+#include <tapegrad/train/format.hpp>
 #include "lm/lm_support.hpp"
 #include "lm/train.hpp"
 
@@ -21,6 +21,7 @@ using lmtest::LmTempDir;
 using lmtest::read_file;
 using lmtest::small_text;
 using lmtest::tiny_options;
+using tapegrad::train::format_number;
 
 namespace {
 

@@ -15,10 +15,14 @@ class CharLM : public nn::Module<T> {
  public:
   enum class Cell { rnn, lstm, gru };
 
+  /// The cells by name, in Cell order: the one list a program offers its users.
+  static const std::vector<std::string>& cell_names() {
+    static const std::vector<std::string> names{"rnn", "lstm", "gru"};
+    return names;
+  }
   static Cell parse_cell(const std::string& name) {
-    if (name == "rnn") return Cell::rnn;
-    if (name == "lstm") return Cell::lstm;
-    if (name == "gru") return Cell::gru;
+    for (std::size_t i = 0; i < cell_names().size(); ++i)
+      if (name == cell_names()[i]) return static_cast<Cell>(i);
     throw Error("CharLM: unknown cell '" + name + "' (expected rnn, lstm or gru)");
   }
   static const char* cell_name(Cell c) {

@@ -2,10 +2,14 @@
 // Initialisers. All randomness in nn/ comes from one seeded generator, Rng, so that a run is
 // reproducible from its seed (the sequence is libstdc++'s mt19937_64 with our own uniform and
 // normal transforms, identical across platforms).
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <sstream>
+#include <string>
 
+#include <tapegrad/error.hpp>
 #include <tapegrad/tensor.hpp>
 
 namespace tapegrad::nn {
@@ -31,6 +35,39 @@ class Rng {
     return r * std::cos(2 * M_PI * u2);
   }
   std::uint64_t next() { return engine_(); }
+
+  /// Everything the next draws depend on, as text: the engine's words, then whether a normal is
+  /// kept from the last pair and that normal (hexadecimal, exact). A checkpoint stores it so
+  /// that a resumed run draws exactly what an uninterrupted run would have.
+  std::string state() const {
+    std::ostringstream out;
+    out << engine_ << ' ' << (has_spare_ ? 1 : 0) << ' ';
+    char buf[40];
+    const auto end = std::to_chars(buf, buf + sizeof buf, spare_, std::chars_format::hex).ptr;
+    out << std::string(buf, end);
+    return out.str();
+  }
+  /// Restores what state() returned. Anything else is an Error, and the generator is unchanged.
+  void set_state(const std::string& text) {
+    std::istringstream in(text);
+    std::mt19937_64 engine;
+    int has_spare = -1;
+    std::string spare_text;
+    in >> engine >> has_spare >> spare_text;
+    double spare = 0;
+    const char* first = spare_text.data();
+    const char* last = first + spare_text.size();
+    const auto parsed = std::from_chars(first, last, spare, std::chars_format::hex);
+    if (in.fail() || !(in >> std::ws).eof() || (has_spare != 0 && has_spare != 1) ||
+        parsed.ec != std::errc() || parsed.ptr != last)
+      throw Error(
+          "Rng::set_state: expected the text Rng::state() writes (the engine's 313 "
+          "numbers, 0 or 1, a hexadecimal number), got " +
+          std::to_string(text.size()) + " characters that are not");
+    engine_ = engine;
+    has_spare_ = has_spare == 1;
+    spare_ = spare;
+  }
 
  private:
   std::mt19937_64 engine_;

@@ -1,5 +1,6 @@
 #pragma once
 // Layers and training: modules, initialisers, layers, optimisers and clipping.
+#include "tapegrad/nn/atomic_file.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/conv1d.hpp"
 #include "tapegrad/nn/init.hpp"

@@ -1,4 +1,4 @@
-// The SVG charts the examples and tapegrad-lm write: round tick values, decade labels on a log
+// The SVG charts training programs write: round tick values, decade labels on a log
 // axis, and a left margin that fits the widest label.
 #include <boost/test/unit_test.hpp>
 
@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "common/svg_plot.hpp"
+#include <tapegrad/train/svg_chart.hpp>
 
-using namespace tapegrad::examples;
+using namespace tapegrad::train;
 
 namespace {
 bool contains(const std::string& text, const std::string& part) {
@@ -16,7 +16,7 @@ bool contains(const std::string& text, const std::string& part) {
 }
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(svg_plot)
+BOOST_AUTO_TEST_SUITE(svg_chart)
 
 BOOST_AUTO_TEST_CASE(ticks_are_one_two_or_five_times_a_power_of_ten) {
   const Ticks steps = nice_ticks(1, 5167);  // a training run's step axis

@@ -1,8 +1,6 @@
 #pragma once
-// A line chart as SVG (opens in any browser), written atomically: temp file + rename, so a
-// reader never sees half a file and a failed write never destroys the previous one.
-#include <unistd.h>
-
+// A line chart as SVG (opens in any browser): the loss curves and diagnostics a training program
+// plots. Programs write it with nn::write_file_atomically.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,25 +13,7 @@
 
 #include <tapegrad/error.hpp>
 
-namespace tapegrad::examples {
-
-/// Writes `content` to `path` through `path.tmp-<pid>` and rename(2).
-inline void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw Error("write_file_atomically: cannot write " + tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("write_file_atomically: cannot rename " + tmp + " to " + path);
-  }
-}
+namespace tapegrad::train {
 
 struct Series {
   std::string label;
@@ -158,4 +138,4 @@ inline std::string svg_line_chart(const std::string& title, const std::string& x
   return o.str();
 }
 
-}  // namespace tapegrad::examples
+}  // namespace tapegrad::train

@@ -1,0 +1,120 @@
+#pragma once
+// Training and using a models::CharLM over token indices: the loss over a token sequence
+// (evaluate), the next-token distribution and draws from it (the sampling helpers a sampler, a
+// completer or an incremental predictor is made of), and the training Task of truncated BPTT over
+// B parallel streams with the hidden state carried from one chunk to the next, as char-rnn
+// trains. Nothing here knows text: a program maps symbols to indices itself.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tapegrad/models/char_lm.hpp>
+#include <tapegrad/train/stream_batcher.hpp>
+#include <tapegrad/train/trainer.hpp>
+
+namespace tapegrad::train {
+
+using LanguageModelNet = models::CharLM<float>;
+
+/// A loss summed over a token sequence: nats per token, and bits per character.
+struct Evaluation {
+  double nats = 0;         // summed over the predicted tokens
+  std::size_t tokens = 0;  // tokens predicted
+  double characters = 0;   // characters those tokens stand for (see evaluate())
+  double nats_per_token() const { return tokens ? nats / double(tokens) : 0.0; }
+  double bits_per_character() const;
+};
+
+/// The loss of `net` over `tokens`, without gradients and deterministic. The n tokens are cut
+/// into min(batch, n / (seq_len + 1)) streams (at least one), read in chunks of at most seq_len
+/// steps with the state carried, and every symbol after the first of each stream is predicted
+/// (a short last chunk included). Each token stands for chars_per_token characters (1 at
+/// character level; at word level the text's mean, whitespace included).
+Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::size_t batch,
+                    std::size_t seq_len, double chars_per_token = 1.0);
+
+// ---------------------------------------------------------------------------------------------
+// Sampling helpers. All run without gradients, one stream, with the state carried from token to
+// token.
+
+/// Feeds `tokens` (at least one) from `state` on, leaves in `state` the state after the last
+/// one, and returns the logits of the token that follows it.
+std::vector<double> next_token_logits(const LanguageModelNet& net, LanguageModelNet::State& state,
+                                      const Indices& tokens);
+/// softmax(logits / temperature), in double; temperature > 0.
+std::vector<double> probabilities(const std::vector<double>& logits, double temperature = 1.0);
+/// The index of the largest value (the first of equals).
+std::int64_t argmax(const std::vector<double>& values);
+/// The indices of the k largest values, largest first; ties keep index order.
+std::vector<std::int64_t> top_indices(const std::vector<double>& values, std::size_t k);
+/// One token drawn from softmax(logits / temperature) restricted to the top_k most likely (0:
+/// all). Temperature 0 takes the most likely token without drawing. A negative or non-finite
+/// temperature is a ValueError naming {temperature}.
+std::int64_t draw_token(const std::vector<double>& logits, double temperature, std::size_t top_k,
+                        nn::Rng& rng);
+
+// ---------------------------------------------------------------------------------------------
+// Training
+
+/// The checkpoint names of a carried state's tensors: "carried.h.<layer>", "carried.c.<layer>".
+std::vector<std::pair<std::string, Tensor<float>*>> carried_state_tensors(
+    LanguageModelNet::State& state);
+
+/// What LanguageModelTask::state() saves: the batcher position and the diagnostics of the last
+/// step. Readable without a task, by a program that only inspects a checkpoint.
+struct LanguageModelTaskState {
+  Position position;
+  std::vector<double> last_step_hidden_grad_norms, last_time_step_grad_norms;
+  nlohmann::json to_json() const;
+  /// Errors name the missing or malformed field.
+  static LanguageModelTaskState from_json(const nlohmann::json& j);
+};
+
+/// Truncated BPTT over B streams of a token sequence (StreamBatcher): each step predicts the
+/// next seq_len tokens of every stream, starting from the state the previous chunk ended in
+/// (detached); a wrap to the start of the streams resets it to zeros. The state lives in the
+/// program's `carried` (so it is saved and loaded with the model). Validation is evaluate() on
+/// the held-out tokens. Diagnostics of the last step: ||dL/dh_t|| for each time step t of the
+/// top layer, and, measured before each checkpoint, ||dL_T/dh_t|| -- how much of the error at
+/// the chunk's last step reaches back to step t (where a vanilla RNN's gradient vanishes).
+/// Its checkpoint state is the batcher position and those diagnostics.
+class LanguageModelTask : public Task {
+ public:
+  LanguageModelTask(LanguageModelNet& net, LanguageModelNet::State& carried, Indices train,
+                    Indices validation, std::size_t batch, std::size_t seq_len,
+                    const std::string& unit = "symbols", double chars_per_token = 1.0);
+
+  Var<float> training_loss(Tape<float>& tape) override;
+  std::size_t items_in_last_batch() const override;
+  void after_backward() override;
+  std::optional<double> validation_loss() override;
+  void before_checkpoint() override;
+  std::vector<std::pair<std::string, Tensor<float>*>> state_tensors() override;
+  nlohmann::json state() const override;
+  void set_state(const nlohmann::json& state) override;
+
+  const StreamBatcher& batcher() const { return batcher_; }
+  std::size_t validation_tokens() const { return validation_.size(); }
+  /// Whether the last training batch started the streams over (the carried state was reset).
+  bool last_batch_wrapped() const { return last_batch_ && last_batch_->wrapped; }
+  std::optional<Evaluation> last_validation() const { return last_validation_; }
+  const std::vector<double>& last_step_hidden_grad_norms() const { return hidden_grad_norms_; }
+  const std::vector<double>& last_time_step_grad_norms() const { return reach_grad_norms_; }
+
+ private:
+  LanguageModelNet& net_;
+  LanguageModelNet::State& carried_;
+  StreamBatcher batcher_;
+  Indices validation_;
+  std::size_t batch_, seq_len_;
+  double chars_per_token_;
+  std::vector<Var<float>> hidden_;
+  // The last step's chunk and the state it started from, for the reach diagnostic.
+  std::optional<Batch> last_batch_;
+  LanguageModelNet::State last_start_state_;
+  std::optional<Evaluation> last_validation_;
+  std::vector<double> hidden_grad_norms_, reach_grad_norms_;
+};
+
+}  // namespace tapegrad::train

@@ -1,0 +1,31 @@
+#pragma once
+// The optimisers a training run can name: one list of names (for a hyper-parameter schema's
+// choice) and one factory, so that a name is spelled in one place.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tapegrad/nn/optim.hpp>
+#include <tapegrad/train/schema.hpp>
+
+namespace tapegrad::train {
+
+/// "adam", "adagrad", "sgd": the names make_optimizer accepts.
+inline const std::vector<std::string>& optimizer_names() {
+  static const std::vector<std::string> names{"adam", "adagrad", "sgd"};
+  return names;
+}
+
+/// The optimiser called `name` over `params` with learning rate `lr` (PyTorch's defaults for
+/// everything else). An unknown name is a ValueError naming {optimizer} and the accepted names.
+template <class T>
+std::unique_ptr<nn::Optimizer<T>> make_optimizer(const std::string& name,
+                                                 std::vector<Parameter<T>*> params, double lr) {
+  if (name == "adam") return std::make_unique<nn::Adam<T>>(std::move(params), lr);
+  if (name == "adagrad") return std::make_unique<nn::Adagrad<T>>(std::move(params), lr);
+  if (name == "sgd") return std::make_unique<nn::SGD<T>>(std::move(params), lr);
+  throw ValueError("{optimizer}: expected one of " + one_of_text(optimizer_names()) + ", got '" +
+                   name + "'");
+}
+
+}  // namespace tapegrad::train

@@ -1,0 +1,205 @@
+#pragma once
+// The training loop every program needs, once: a Trainer steps a Task until a stop rule (steps
+// or training time), validates and checkpoints on a schedule, stops cleanly on an interrupt,
+// reports progress through a callback, keeps the loss history and log.csv, and continues a
+// checkpoint exactly (parameters, optimiser state, progress, every registered random generator
+// and the task's own state, such as a data position or a carried hidden state).
+//
+// The program supplies what is specific to it: a Task (the loss of the next batch, a validation
+// loss, extra state) and, through Hooks, what happens to the gradients between the backward pass
+// and the optimiser step (where multi-process training averages them) and whether this process
+// writes files (rank 0 alone does).
+//
+//   struct MyTask : train::Task { ... };
+//   train::TrainerOptions o;
+//   o.max_steps = 1000;
+//   o.out_dir = "run";
+//   train::Trainer trainer(model, optimizer, task, o);
+//   if (resuming) trainer.resume();
+//   trainer.run();
+//
+// Errors about settings are ValueErrors naming them as {max_steps}, {max_seconds},
+// {validate_every}, {checkpoint_every}, {clip} and {out_dir}.
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <tapegrad/nn/init.hpp>
+#include <tapegrad/nn/module.hpp>
+#include <tapegrad/nn/optim.hpp>
+
+namespace tapegrad::train {
+
+/// What is specific to one training job. The Trainer calls it; it never calls the Trainer.
+class Task {
+ public:
+  virtual ~Task() = default;
+  /// The mean loss of the next training batch, recorded on `tape` (a scalar Var). Each call
+  /// moves on to the next batch.
+  virtual Var<float> training_loss(Tape<float>& tape) = 0;
+  /// How many predictions (samples, tokens) the last training_loss() averaged: the unit of the
+  /// throughput reported.
+  virtual std::size_t items_in_last_batch() const = 0;
+  /// Called after the backward pass of a step, before the gradients are handed off and
+  /// clipped, while the step's tape still holds its gradients (diagnostics).
+  virtual void after_backward() {}
+  /// The held-out loss of the model as it is now, or nullopt when there is no held-out data.
+  virtual std::optional<double> validation_loss() { return std::nullopt; }
+  /// Called before every checkpoint is written (diagnostics measured on demand).
+  virtual void before_checkpoint() {}
+  /// Tensors beyond the parameters and the optimiser state that a resumed run needs (a carried
+  /// hidden state); their names must not start with "optimizer.".
+  virtual std::vector<std::pair<std::string, Tensor<float>*>> state_tensors() { return {}; }
+  /// Everything else a resumed run needs (a data position), and its restoration.
+  virtual nlohmann::json state() const { return nullptr; }
+  virtual void set_state(const nlohmann::json& /*state*/) {}
+};
+
+/// Where a program steps into the update: the later multi-process and schedule work hooks in
+/// here without changing the loop.
+struct Hooks {
+  /// After the backward pass and Task::after_backward, before clipping: e.g. an allreduce that
+  /// averages every parameter's gradient over the processes.
+  std::function<void(const std::vector<Parameter<float>*>&)> hand_off_gradients;
+  /// The update itself; empty: optimizer.step().
+  std::function<void(nn::Optimizer<float>&)> optimizer_step;
+  /// Whether this process writes the checkpoint and log.csv (only rank 0 of a multi-process run).
+  bool write_files = true;
+};
+
+/// Where the training is; saved in the checkpoint.
+struct Progress {
+  std::size_t step = 0;                  // steps completed
+  double train_seconds = 0;              // time spent in steps (validation and saving excluded)
+  std::size_t train_items = 0;           // predictions made in training steps
+  std::optional<std::size_t> max_steps;  // the stop rule
+  std::optional<double> max_seconds;
+};
+
+/// The loss curves. Losses are the float values the steps produced, so a resumed run can be
+/// compared with an uninterrupted one bit for bit.
+struct History {
+  std::vector<float> train_loss;                           // step k at index k - 1
+  std::vector<float> grad_norm;                            // before clipping
+  std::vector<std::pair<std::size_t, double>> validation;  // (step, loss)
+};
+
+/// What the progress callback sees after every step.
+struct Report {
+  std::size_t step = 0;
+  std::optional<std::size_t> max_steps;
+  std::optional<double> max_seconds;
+  float train_loss = 0;
+  std::optional<double> validation_loss;  // the latest
+  double items_per_second = 0;            // in this session
+  double elapsed = 0;                     // training seconds, all sessions
+  std::optional<double> eta;              // seconds until the stop rule, when it can be told
+  bool validated = false;                 // this step was followed by a validation
+  bool last = false;                      // the stop rule is met
+};
+
+struct TrainerOptions {
+  /// Stop after max_steps steps in all, or when the training time of all sessions reaches
+  /// max_seconds (whichever comes first; at least one of them). On resume, when neither is
+  /// given, the checkpoint's rule applies.
+  std::optional<std::size_t> max_steps;
+  std::optional<double> max_seconds;
+  std::size_t validate_every = 50;     // and after the last step
+  std::size_t checkpoint_every = 200;  // and after the last step, and on an interrupt
+  double clip = 0;                     // the largest gradient norm; 0: no clipping
+  /// Where checkpoint.npz and log.csv go (created when first written). Empty: no files.
+  std::string out_dir;
+  /// The program's own description of the run (hyper-parameters, data identity), stored in
+  /// every checkpoint beside the Trainer's "progress", "history", "task" and "rngs".
+  nlohmann::json metadata = nlohmann::json::object();
+  /// Every random generator the run draws from while training (batch sampling, dropout): their
+  /// states are saved and restored, named.
+  std::vector<std::pair<std::string, nn::Rng*>> rngs;
+  /// Polled between steps: when it becomes true the step in progress finishes, a checkpoint is
+  /// written and run() returns interrupted.
+  const std::atomic<bool>* interrupt = nullptr;
+  std::function<void(const Report&)> on_progress;
+  /// After each checkpoint (and log.csv) is written: a program's own files (plots, summaries).
+  std::function<void()> on_checkpoint;
+  Hooks hooks;
+};
+
+struct StepResult {
+  float loss;
+  double grad_norm;  // before clipping
+};
+
+class Trainer {
+ public:
+  /// Checks the options (ValueErrors, before anything is written).
+  Trainer(nn::Module<float>& model, nn::Optimizer<float>& optimizer, Task& task,
+          TrainerOptions options);
+
+  /// Continues the checkpoint in out_dir: parameters, optimiser state, progress, history,
+  /// random generators and the task's state. Everything is checked before anything changes,
+  /// and a stop rule that is already met is an error.
+  void resume();
+  /// The same, with the checkpoint's metadata as the program read it (a program whose older
+  /// checkpoints kept these fields elsewhere passes them converted to this layout).
+  void resume(const nlohmann::json& metadata);
+
+  /// One step: loss, backward, Task::after_backward, the gradient hand-off, clipping, update.
+  StepResult step();
+  /// The task's validation loss, recorded in the history (nullopt when it has none).
+  std::optional<double> validate();
+  /// Writes the checkpoint and log.csv (when this process writes files), then on_checkpoint.
+  /// A checkpoint already in out_dir is never replaced by a run that did not resume() it (nor
+  /// write it): that is a ValueError naming {out_dir}, raised by run() before the first step.
+  void save();
+
+  enum class Outcome { finished, interrupted };
+  /// Steps until the stop rule or an interrupt, validating and checkpointing on schedule.
+  Outcome run();
+
+  /// The flag run() polls (TrainerOptions::interrupt), for a program that knows it only later.
+  void set_interrupt(const std::atomic<bool>* flag) { options_.interrupt = flag; }
+
+  bool done() const;
+  const Progress& progress() const { return progress_; }
+  const History& history() const { return history_; }
+  const TrainerOptions& options() const { return options_; }
+  Report report() const;
+
+ private:
+  nn::Module<float>& model_;
+  nn::Optimizer<float>& optimizer_;
+  Task& task_;
+  TrainerOptions options_;
+  Progress progress_;
+  History history_;
+  Tape<float> tape_;
+  std::size_t session_steps_ = 0, session_items_ = 0;
+  double session_seconds_ = 0;
+  bool validated_last_step_ = false;
+  bool owns_checkpoint_ = false;  // resumed from, or written by, this Trainer
+  void check_checkpoint_is_ours() const;
+};
+
+/// <out_dir>/checkpoint.npz
+std::string checkpoint_path(const std::string& out_dir);
+
+/// log.csv: "step,train_loss,grad_norm,validation_loss", one row per step (the validation loss
+/// empty where none was measured), numbers in shortest round-trip form.
+std::string log_csv(const History& history);
+
+/// The optimiser's state tensors as a checkpoint names them ("optimizer.<name>"), for a
+/// program that loads a Trainer checkpoint without a Trainer (to sample from the model).
+std::vector<std::pair<std::string, Tensor<float>*>> optimizer_tensors(
+    nn::Optimizer<float>& optimizer);
+
+/// The progress and history parts of a Trainer checkpoint's metadata. Errors name the field.
+nlohmann::json to_json(const Progress& progress);
+Progress progress_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const History& history);
+History history_from_json(const nlohmann::json& j, std::size_t steps);
+
+}  // namespace tapegrad::train

@@ -1,0 +1,248 @@
+#include "tapegrad/train/language_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <tapegrad/train/format.hpp>
+#include <tapegrad/train/json_fields.hpp>
+#include <tapegrad/train/value_error.hpp>
+
+namespace tapegrad::train {
+
+using json = nlohmann::json;
+
+namespace {
+
+// ||grad|| of each Var, after a backward pass.
+std::vector<double> gradient_norms(const std::vector<Var<float>>& vars) {
+  std::vector<double> out;
+  for (const Var<float>& v : vars) {
+    double sq = 0;
+    for (float g : v.grad()) sq += double(g) * double(g);
+    out.push_back(std::sqrt(sq));
+  }
+  return out;
+}
+
+std::vector<double> doubles(const json& j, const char* name, const std::string& where) {
+  std::vector<double> out;
+  for (const json& v : json_field(j, name, json::value_t::array, where)) {
+    if (!v.is_number())
+      throw Error(where + ": " + name + " holds " + v.dump() + ", expected numbers");
+    out.push_back(v.get<double>());
+  }
+  return out;
+}
+
+}  // namespace
+
+double Evaluation::bits_per_character() const {
+  return characters > 0 ? nats / characters / std::log(2.0) : 0.0;
+}
+
+Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::size_t batch,
+                    std::size_t seq_len, double chars_per_token) {
+  if (tokens.size() < 2)
+    throw Error("evaluate: " + std::to_string(tokens.size()) +
+                " tokens; a loss needs at least 2 (an input and its target)");
+  if (batch == 0 || seq_len == 0)
+    throw ValueError("evaluate: {batch} and {seq_len} must be at least 1");
+  NoGradGuard no_grad;
+  // As many streams as give each a full chunk (at most `batch`): fewer streams leave fewer
+  // symbols unpredicted (the first of each stream) on a short text.
+  const std::size_t streams =
+      std::max<std::size_t>(1, std::min(batch, tokens.size() / (seq_len + 1)));
+  const std::size_t length = tokens.size() / streams;
+  const std::size_t steps = std::min(seq_len, length - 1);
+  StreamBatcher batcher(tokens, streams, steps);
+  LanguageModelNet::State state = net.zero_state(streams);
+  Tape<float> tape;
+  Evaluation out;
+  // Full chunks, then the remainder: every stream predicts its symbols 1 .. length-1.
+  std::size_t remaining = length - 1;
+  while (remaining > 0) {
+    const std::size_t n = std::min(steps, remaining);
+    const Batch b = batcher.next(n);
+    tape.clear();
+    const Var<float> loss = softmax_cross_entropy(net.forward(tape, b.inputs, state), b.targets);
+    out.nats += double(loss.item()) * double(b.targets.size());
+    out.tokens += b.targets.size();
+    remaining -= n;
+  }
+  out.characters = double(out.tokens) * chars_per_token;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling helpers
+
+std::vector<double> next_token_logits(const LanguageModelNet& net, LanguageModelNet::State& state,
+                                      const Indices& tokens) {
+  if (tokens.empty()) throw Error("next_token_logits: no tokens to feed");
+  NoGradGuard no_grad;
+  Tape<float> tape;
+  std::vector<Indices> steps;
+  for (std::int64_t t : tokens) steps.push_back(Indices{t});
+  const Var<float> logits = net.forward(tape, steps, state);
+  const Tensor<float>& v = logits.value();
+  const std::size_t vocabulary = v.shape()[1], last = v.shape()[0] - 1;
+  std::vector<double> out(vocabulary);
+  for (std::size_t i = 0; i < vocabulary; ++i) out[i] = v(last, i);
+  return out;
+}
+
+std::vector<double> probabilities(const std::vector<double>& logits, double temperature) {
+  const double top = *std::max_element(logits.begin(), logits.end());
+  std::vector<double> p(logits.size());
+  double sum = 0;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    sum += p[i] = std::exp((logits[i] - top) / temperature);
+  for (double& x : p) x /= sum;
+  return p;
+}
+
+std::int64_t argmax(const std::vector<double>& values) {
+  return std::max_element(values.begin(), values.end()) - values.begin();
+}
+
+std::vector<std::int64_t> top_indices(const std::vector<double>& values, std::size_t k) {
+  std::vector<std::int64_t> order(values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = std::int64_t(i);
+  k = std::min(k, order.size());
+  std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(),
+                    [&](std::int64_t a, std::int64_t b) {
+                      return values[a] > values[b] || (values[a] == values[b] && a < b);
+                    });
+  order.resize(k);
+  return order;
+}
+
+std::int64_t draw_token(const std::vector<double>& logits, double temperature, std::size_t top_k,
+                        nn::Rng& rng) {
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    throw ValueError("{temperature} must be a number >= 0 (0 picks the most likely token), got " +
+                     format_number(temperature));
+  if (temperature == 0) return argmax(logits);
+  std::vector<double> p = probabilities(logits, temperature);
+  if (top_k > 0 && top_k < p.size()) {
+    std::vector<double> kept(p.size(), 0.0);
+    for (std::int64_t i : top_indices(p, top_k)) kept[std::size_t(i)] = p[std::size_t(i)];
+    p = std::move(kept);
+  }
+  double total = 0;
+  for (double x : p) total += x;
+  const double u = rng.uniform(0, total);
+  std::int64_t next = std::int64_t(p.size()) - 1;
+  double cumulative = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    cumulative += p[i];
+    if (p[i] > 0 && u < cumulative) {
+      next = std::int64_t(i);
+      break;
+    }
+  }
+  while (p[std::size_t(next)] == 0) --next;  // rounding at the very end: the last kept token
+  return next;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+
+std::vector<std::pair<std::string, Tensor<float>*>> carried_state_tensors(
+    LanguageModelNet::State& state) {
+  std::vector<std::pair<std::string, Tensor<float>*>> out;
+  for (std::size_t l = 0; l < state.h.size(); ++l)
+    out.emplace_back("carried.h." + std::to_string(l), &state.h[l]);
+  for (std::size_t l = 0; l < state.c.size(); ++l)
+    out.emplace_back("carried.c." + std::to_string(l), &state.c[l]);
+  return out;
+}
+
+LanguageModelTask::LanguageModelTask(LanguageModelNet& net, LanguageModelNet::State& carried,
+                                     Indices train, Indices validation, std::size_t batch,
+                                     std::size_t seq_len, const std::string& unit,
+                                     double chars_per_token)
+    : net_(net),
+      carried_(carried),
+      batcher_(std::move(train), batch, seq_len, unit),
+      validation_(std::move(validation)),
+      batch_(batch),
+      seq_len_(seq_len),
+      chars_per_token_(chars_per_token) {}
+
+Var<float> LanguageModelTask::training_loss(Tape<float>& tape) {
+  Batch batch = batcher_.next();
+  // After a wrap the streams show other text than the carried state saw.
+  if (batch.wrapped) carried_ = net_.zero_state(batch_);
+  last_start_state_ = carried_;
+  hidden_.clear();
+  const Var<float> loss =
+      softmax_cross_entropy(net_.forward(tape, batch.inputs, carried_, &hidden_), batch.targets);
+  last_batch_ = std::move(batch);
+  return loss;
+}
+
+std::size_t LanguageModelTask::items_in_last_batch() const {
+  return last_batch_ ? last_batch_->targets.size() : 0;
+}
+
+void LanguageModelTask::after_backward() { hidden_grad_norms_ = gradient_norms(hidden_); }
+
+std::optional<double> LanguageModelTask::validation_loss() {
+  if (validation_.empty()) return std::nullopt;
+  last_validation_ = evaluate(net_, validation_, batch_, seq_len_, chars_per_token_);
+  return last_validation_->nats_per_token();
+}
+
+void LanguageModelTask::before_checkpoint() {
+  if (!last_batch_) return;  // no step since the start or the resume: keep what was loaded
+  // The last step again (the weights have moved on by one update since, which a diagnostic can
+  // afford), with the loss of its last time step alone. Nothing of the training state changes:
+  // the state is a copy, and the parameter gradients are zeroed again.
+  const std::size_t steps = last_batch_->inputs.size();
+  LanguageModelNet::State state = last_start_state_;
+  Tape<float> tape;
+  std::vector<Var<float>> hidden;
+  const Var<float> logits = net_.forward(tape, last_batch_->inputs, state, &hidden);
+  const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(batch_),
+                             last_batch_->targets.end());
+  tape.backward(
+      softmax_cross_entropy(slice(logits, 0, (steps - 1) * batch_, steps * batch_), last_targets));
+  reach_grad_norms_ = gradient_norms(hidden);
+  net_.zero_grad();
+}
+
+std::vector<std::pair<std::string, Tensor<float>*>> LanguageModelTask::state_tensors() {
+  return carried_state_tensors(carried_);
+}
+
+json LanguageModelTaskState::to_json() const {
+  return json{{"position", {{"offset", position.offset}, {"epoch", position.epoch}}},
+              {"last_step_hidden_grad_norms", last_step_hidden_grad_norms},
+              {"last_time_step_grad_norms", last_time_step_grad_norms}};
+}
+
+LanguageModelTaskState LanguageModelTaskState::from_json(const json& j) {
+  const std::string where = "task";
+  const json& pos = json_field(j, "position", json::value_t::object, where);
+  LanguageModelTaskState s;
+  s.position = Position{json_count(pos, "offset", "task.position"),
+                        json_count(pos, "epoch", "task.position")};
+  s.last_step_hidden_grad_norms = doubles(j, "last_step_hidden_grad_norms", where);
+  s.last_time_step_grad_norms = doubles(j, "last_time_step_grad_norms", where);
+  return s;
+}
+
+json LanguageModelTask::state() const {
+  return LanguageModelTaskState{batcher_.position(), hidden_grad_norms_, reach_grad_norms_}
+      .to_json();
+}
+
+void LanguageModelTask::set_state(const json& j) {
+  LanguageModelTaskState s = LanguageModelTaskState::from_json(j);
+  batcher_.set_position(s.position);
+  hidden_grad_norms_ = std::move(s.last_step_hidden_grad_norms);
+  reach_grad_norms_ = std::move(s.last_time_step_grad_norms);
+}
+
+}  // namespace tapegrad::train
