@@ -173,14 +173,8 @@ bool register_op() {
 }
 
 template <class Op, class T>
-void backward_thunk(const void* state, BackwardContext<T>& c) {
-  Op op;
-  std::memcpy(static_cast<void*>(&op), state, sizeof(Op));
-  op.backward(c);
-}
-template <class Op, class T>
 struct OpInfoFor {
-  static inline const OpInfo<T> info{Op::name, &backward_thunk<Op, T>};
+  static inline const OpInfo<T> info{Op::name, &ops::run_backward<Op, T>};
   static inline const bool registered = register_op<Op>();
 };
 template <class Op, class T>
@@ -191,24 +185,43 @@ const OpInfo<T>* op_info() {
 
 }  // namespace detail
 
+namespace ops {
+// Every op's forward and backward are reached through these two (not inline) functions. For a
+// built-in op TAPEGRAD_BUILTIN_OP declares them extern, so a program that calls the op compiles
+// neither them nor -- since GCC would otherwise instantiate an op's in-class (inline) forward
+// and backward just to consider inlining them -- the op's bodies. They live in namespace ops
+// because an explicit instantiation must be written in the template's own namespace.
+template <class Op, class T>
+void run_forward(const Op& op, ForwardContext<T>& c) {
+  op.forward(c);
+}
+template <class Op, class T>
+void run_backward(const void* state, BackwardContext<T>& c) {
+  Op op;
+  std::memcpy(static_cast<void*>(&op), state, sizeof(Op));
+  op.backward(c);
+}
+}  // namespace ops
+
 /// Registers an op type at start-up of every program that includes the line.
 #define TAPEGRAD_REGISTER_OP(Op) \
   inline const bool tapegrad_registered_##Op = ::tapegrad::detail::register_op<Op>()
 
-/// The library's own ops (ops/*.hpp): registered like any op, and their forward and backward
-/// compiled once for float and double in the library -- src/ops_<family>.cpp defines
-/// TAPEGRAD_COMPILING_BUILTIN_OPS and includes its header -- instead of in every program.
+/// The library's own ops (ops/*.hpp, written inside namespace tapegrad::ops): registered like
+/// any op, and their forward and backward compiled once for float and double in the library --
+/// src/ops_<family>.cpp defines TAPEGRAD_COMPILING_BUILTIN_OPS and includes its header --
+/// instead of in every program.
 #ifdef TAPEGRAD_COMPILING_BUILTIN_OPS
 #define TAPEGRAD_BUILTIN_OP_INSTANCE template
 #else
 #define TAPEGRAD_BUILTIN_OP_INSTANCE extern template
 #endif
-#define TAPEGRAD_BUILTIN_OP(Op)                                                         \
-  TAPEGRAD_REGISTER_OP(Op);                                                             \
-  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::forward<float>(ForwardContext<float>&) const;   \
-  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::forward<double>(ForwardContext<double>&) const; \
-  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::backward<float>(BackwardContext<float>&) const; \
-  TAPEGRAD_BUILTIN_OP_INSTANCE void Op::backward<double>(BackwardContext<double>&) const
+#define TAPEGRAD_BUILTIN_OP(Op)                                                                    \
+  TAPEGRAD_REGISTER_OP(Op);                                                                        \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void run_forward<Op, float>(const Op&, ForwardContext<float>&);     \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void run_forward<Op, double>(const Op&, ForwardContext<double>&);   \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void run_backward<Op, float>(const void*, BackwardContext<float>&); \
+  TAPEGRAD_BUILTIN_OP_INSTANCE void run_backward<Op, double>(const void*, BackwardContext<double>&)
 
 /// Records `op` applied to the given Vars (all on one tape).
 template <class Op, class T, class... More>

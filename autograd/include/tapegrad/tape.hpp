@@ -54,6 +54,14 @@ struct OpInfo {
 };
 template <class Op, class T>
 const OpInfo<T>* op_info();  // op.hpp
+}  // namespace detail
+namespace ops {
+template <class Op, class T>
+void run_forward(const Op& op, ForwardContext<T>& c);  // op.hpp: calls op.forward(c)
+template <class Op, class T>
+void run_backward(const void* op_state, BackwardContext<T>& c);  // op.hpp: op.backward(c)
+}  // namespace ops
+namespace detail {
 
 enum class NodeKind : std::uint8_t { op, constant, leaf, parameter };
 constexpr std::size_t kMaxOpState = 64;
@@ -247,7 +255,7 @@ Var<T> Tape<T>::record(const Op& op, const Var<T>* const* inputs, std::size_t n)
   node.requires_grad = requires_grad && grad_enabled();
   ForwardContext<T> ctx(*this, idx);
   try {
-    op.forward(ctx);
+    ops::run_forward(op, ctx);
   } catch (...) {  // a forward that throws leaves no node behind
     edges_.resize(node.in_begin);
     --size_;

@@ -43,7 +43,7 @@ struct MeanAll : SumAll {
   static constexpr const char* name = "mean";
   static constexpr OpMath math{"y = sum(x) / n", {{"x", "gy / n"}}};
 };
-TAPEGRAD_REGISTER_OP(MeanAll);
+TAPEGRAD_BUILTIN_OP(MeanAll);
 
 // y[o,i] = scale * sum_j x[o,j,i];  dx[o,j,i] += scale * gy[o,i]
 struct SumAxis {
@@ -95,7 +95,7 @@ struct MeanAxis : SumAxis {
   static constexpr OpMath math{"y = sum(x, axis) / len(axis)",
                                {{"x", "gy broadcast along axis / len(axis)"}}};
 };
-TAPEGRAD_REGISTER_OP(MeanAxis);
+TAPEGRAD_BUILTIN_OP(MeanAxis);
 
 // Runs f(row pointer, stride) over every 1-D line along the axis.
 template <class F>
