@@ -10,22 +10,14 @@
 #include <string>
 
 #include "lm/train.hpp"
+#include "support/error_of.hpp"
 #include "support/scratch_dir.hpp"
 
 namespace lmtest {
 
 namespace fs = std::filesystem;
 
-// The message of the Error `f` throws, or "<no error>"; comparing strings shows both sides
-// when a test fails.
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tapegrad::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testsupport::error_of;
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -13,6 +13,7 @@
 #include <tapegrad/error.hpp>
 #include <tapegrad/nn/atomic_file.hpp>
 
+#include "support/error_of.hpp"
 #include "support/scratch_dir.hpp"
 
 using namespace tapegrad;
@@ -20,26 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // The names in `dir` that are temporary files of an AtomicFile.
 std::size_t temporaries(const fs::path& dir) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().filename().string().find(".tmp-") != std::string::npos) ++n;
   return n;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 }  // namespace
@@ -50,9 +37,9 @@ BOOST_AUTO_TEST_CASE(writes_and_replaces_the_whole_content) {
   testsupport::ScratchDir tmp("atomic_file");
   const std::string path = tmp.path("log.csv");
   nn::write_file_atomically(path, std::string("a,b\n1,2\n\0x", 10));
-  BOOST_TEST(read_all(path) == std::string("a,b\n1,2\n\0x", 10));
+  BOOST_TEST(testsupport::read_file(path) == std::string("a,b\n1,2\n\0x", 10));
   nn::write_file_atomically(path, "short\n");
-  BOOST_TEST(read_all(path) == "short\n");
+  BOOST_TEST(testsupport::read_file(path) == "short\n");
   BOOST_TEST(temporaries(tmp.dir) == 0u);
 }
 
@@ -66,7 +53,7 @@ BOOST_AUTO_TEST_CASE(a_throw_before_commit_keeps_the_old_file) {
     throw Error("the content could not be produced");
   } catch (const Error&) {
   }
-  BOOST_TEST(read_all(path) == "{\"old\": true}\n");
+  BOOST_TEST(testsupport::read_file(path) == "{\"old\": true}\n");
   BOOST_TEST(temporaries(tmp.dir) == 0u);
 }
 
@@ -76,17 +63,18 @@ BOOST_AUTO_TEST_CASE(a_failed_rename_keeps_the_old_file_and_names_the_reason) {
   const std::string occupied = tmp.path("occupied");
   fs::create_directory(occupied);
   tmp.write("occupied/keep.txt", "kept");
-  const std::string message = error_of([&] { nn::write_file_atomically(occupied, "new"); });
+  const std::string message =
+      testsupport::error_of([&] { nn::write_file_atomically(occupied, "new"); });
   BOOST_TEST(message == "write_file_atomically: " + occupied + ": cannot rename " + occupied +
                             ".tmp-" + std::to_string(::getpid()) + " into place: Is a directory");
-  BOOST_TEST(read_all(tmp.path("occupied/keep.txt")) == "kept");
+  BOOST_TEST(testsupport::read_file(tmp.path("occupied/keep.txt")) == "kept");
   BOOST_TEST(temporaries(tmp.dir) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_directory_is_an_error_naming_the_temporary_file) {
   testsupport::ScratchDir tmp("atomic_file");
   const std::string path = tmp.path("nope/plot.svg");
-  BOOST_TEST(error_of([&] { nn::write_file_atomically(path, "<svg/>"); }) ==
+  BOOST_TEST(testsupport::error_of([&] { nn::write_file_atomically(path, "<svg/>"); }) ==
              "write_file_atomically: " + path + ": cannot create " + path + ".tmp-" +
                  std::to_string(::getpid()) + ": No such file or directory");
 }

@@ -9,6 +9,7 @@
 #include <tapegrad/train/format.hpp>
 #include <tapegrad/train/optimizers.hpp>
 #include <tapegrad/train/schema.hpp>
+#include "support/error_of.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::train;
@@ -46,15 +47,6 @@ const Schema<Config>& lm_like_schema() {
   return s;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 std::string as_flags(const std::function<void()>& f) {
   try {
     f();
@@ -72,7 +64,7 @@ BOOST_AUTO_TEST_CASE(validation_names_the_field_the_range_and_the_value) {
   const auto check = [](auto change, const std::string& expected) {
     Config c;
     change(c);
-    BOOST_TEST(error_of([&] { lm_like_schema().validate(c); }) == expected);
+    BOOST_TEST(testsupport::error_of([&] { lm_like_schema().validate(c); }) == expected);
   };
   lm_like_schema().validate(Config{});
   check([](Config& c) { c.hidden = 0; }, "hidden: expected an integer in [1, 4096], got 0");
@@ -116,22 +108,23 @@ BOOST_AUTO_TEST_CASE(json_round_trip_and_errors_naming_the_field) {
 
   nlohmann::json bad = j;
   bad.erase("lr");
-  BOOST_TEST(error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
+  BOOST_TEST(testsupport::error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
              "hp: missing field \"lr\"");
   bad = j;
   bad["hidden"] = -3;
-  BOOST_TEST(error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
+  BOOST_TEST(testsupport::error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
              "hp: field \"hidden\" has the wrong type (-3)");
   bad = j;
   bad["hidden"] = 5000;
-  BOOST_TEST(error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
+  BOOST_TEST(testsupport::error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
              "hidden: expected an integer in [1, 4096], got 5000");
   bad = j;
   bad["level"] = "byte";
-  BOOST_TEST(error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
+  BOOST_TEST(testsupport::error_of([&] { lm_like_schema().from_json(bad, "hp"); }) ==
              "level: expected one of character, word, got 'byte'");
-  BOOST_TEST(error_of([&] { lm_like_schema().from_json(nlohmann::json::array(), "hp"); }) ==
-             "hp: expected a JSON object, got array");
+  BOOST_TEST(testsupport::error_of([&] {
+               lm_like_schema().from_json(nlohmann::json::array(), "hp");
+             }) == "hp: expected a JSON object, got array");
 }
 
 BOOST_AUTO_TEST_CASE(differences_list_the_must_match_fields_as_typed) {
@@ -148,7 +141,8 @@ BOOST_AUTO_TEST_CASE(differences_list_the_must_match_fields_as_typed) {
   BOOST_TEST(d[1].saved == "0.002");
   BOOST_TEST(d[1].given == "0.01");
   BOOST_TEST(!lm_like_schema().field("clip").must_match);
-  BOOST_TEST(error_of([] { lm_like_schema().field("nope"); }) == "Schema: no field 'nope'");
+  BOOST_TEST(testsupport::error_of([] { lm_like_schema().field("nope"); }) ==
+             "Schema: no field 'nope'");
 }
 
 BOOST_AUTO_TEST_CASE(value_errors_render_names_and_keep_other_braces) {
@@ -163,7 +157,7 @@ BOOST_AUTO_TEST_CASE(the_optimizer_factory_knows_exactly_the_listed_names) {
   Parameter<float> p{full<float>({2}, 1.0f)};
   for (const std::string& name : optimizer_names())
     BOOST_TEST(make_optimizer<float>(name, {&p}, 0.1)->lr() == 0.1);
-  BOOST_TEST(error_of([&] { make_optimizer<float>("lbfgs", {&p}, 0.1); }) ==
+  BOOST_TEST(testsupport::error_of([&] { make_optimizer<float>("lbfgs", {&p}, 0.1); }) ==
              "optimizer: expected one of adam, adagrad, sgd, got 'lbfgs'");
 }
 

@@ -18,6 +18,7 @@
 #include <tapegrad/train/trainer.hpp>
 #include <tapegrad/train/value_error.hpp>
 
+#include "support/error_of.hpp"
 #include "support/scratch_dir.hpp"
 
 using namespace tapegrad;
@@ -87,20 +88,6 @@ std::vector<float> flat_parameters(nn::Module<float>& m) {
   return out;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(trainer)
@@ -154,7 +141,8 @@ BOOST_AUTO_TEST_CASE(an_interrupted_and_resumed_run_equals_the_uninterrupted_one
   BOOST_TEST(flat_parameters(job.model) == flat_parameters(straight_job.model),
              boost::test_tools::per_element());
   BOOST_TEST(job.batches.state() == straight_job.batches.state());
-  BOOST_TEST(read_all(tmp.path("resumed/log.csv")) == read_all(tmp.path("straight/log.csv")));
+  BOOST_TEST(testsupport::read_file(tmp.path("resumed/log.csv")) ==
+             testsupport::read_file(tmp.path("straight/log.csv")));
 }
 
 BOOST_AUTO_TEST_CASE(log_csv_has_one_row_per_step_and_the_validation_losses) {
@@ -173,7 +161,7 @@ BOOST_AUTO_TEST_CASE(log_csv_has_one_row_per_step_and_the_validation_losses) {
     if (k == 6) expected += format_number(h.validation[1].second);
     expected += "\n";
   }
-  BOOST_TEST(read_all(tmp.path("run/log.csv")) == expected);
+  BOOST_TEST(testsupport::read_file(tmp.path("run/log.csv")) == expected);
   BOOST_TEST(train::log_csv(h) == expected);
   // The values in the file read back as exactly the recorded floats.
   BOOST_TEST(std::stof(format_number(h.train_loss[2])) == h.train_loss[2]);
@@ -234,7 +222,7 @@ BOOST_AUTO_TEST_CASE(a_fresh_run_never_replaces_a_checkpoint_it_did_not_resume) 
     train::Trainer first(job.model, job.adam, job.task, options(out, job, 5));
     first.run();
   }
-  const std::string before = read_all(train::checkpoint_path(out));
+  const std::string before = testsupport::read_file(train::checkpoint_path(out));
   BOOST_TEST_REQUIRE(!before.empty());
 
   Job other(2);
@@ -243,10 +231,10 @@ BOOST_AUTO_TEST_CASE(a_fresh_run_never_replaces_a_checkpoint_it_did_not_resume) 
                                train::checkpoint_path(out) +
                                ") that this run did not resume; resume() it to continue, or "
                                "choose another out_dir";
-  BOOST_TEST(error_of([&] { fresh.run(); }) == expected);
-  BOOST_TEST(error_of([&] { fresh.save(); }) == expected);
+  BOOST_TEST(testsupport::error_of([&] { fresh.run(); }) == expected);
+  BOOST_TEST(testsupport::error_of([&] { fresh.save(); }) == expected);
   BOOST_TEST(fresh.progress().step == 0u);  // refused before the first step
-  BOOST_TEST((read_all(train::checkpoint_path(out)) == before));
+  BOOST_TEST((testsupport::read_file(train::checkpoint_path(out)) == before));
 
   // Resumed, the same directory is this run's to write.
   train::Trainer resumed(other.model, other.adam, other.task, options(out, other, 10));
@@ -262,21 +250,21 @@ BOOST_AUTO_TEST_CASE(errors_name_the_settings) {
     train::Trainer t(job.model, job.adam, job.task, o);
   };
   train::TrainerOptions o = options(tmp.path("run"), job, 0);
-  BOOST_TEST(error_of([&] { make(o); }) == "max_steps must be at least 1, got 0");
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) == "max_steps must be at least 1, got 0");
   o.max_steps.reset();
   o.max_seconds = -5;
-  BOOST_TEST(error_of([&] { make(o); }) ==
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) ==
              "max_seconds must be a positive number of seconds, got -5");
   o.max_seconds = 1;
   o.clip = -1;
-  BOOST_TEST(error_of([&] { make(o); }) ==
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) ==
              "clip must be a number >= 0 (0 turns clipping off), got -1");
   o.clip = 0;
   o.validate_every = 0;
-  BOOST_TEST(error_of([&] { make(o); }) == "validate_every must be at least 1, got 0");
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) == "validate_every must be at least 1, got 0");
   o.validate_every = 1;
   o.out_dir = tmp.write("file", "x");
-  BOOST_TEST(error_of([&] { make(o); }) ==
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) ==
              "out_dir '" + tmp.path("file") + "' is a file, expected a directory");
 
   // No stop rule: an error when run, as a ValueError a program can show with its own names.
@@ -291,9 +279,10 @@ BOOST_AUTO_TEST_CASE(errors_name_the_settings) {
       return n == "max_steps" ? "--steps" : "--time";
     }) == "train: give --steps or --time (when to stop)");
   }
-  BOOST_TEST(error_of([&] { t.resume(); }) == "resume: out_dir '" + tmp.path("run") +
-                                                  "' holds no checkpoint to continue (expected " +
-                                                  tmp.path("run") + "/checkpoint.npz)");
+  BOOST_TEST(testsupport::error_of([&] { t.resume(); }) ==
+             "resume: out_dir '" + tmp.path("run") +
+                 "' holds no checkpoint to continue (expected " + tmp.path("run") +
+                 "/checkpoint.npz)");
 
   // A resume whose stop rule is already met changes nothing.
   train::Trainer done(job.model, job.adam, job.task, options(tmp.path("run"), job, 2));
@@ -301,7 +290,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_settings) {
   const std::vector<float> before = flat_parameters(job.model);
   Job other(7);
   train::Trainer again(other.model, other.adam, other.task, options(tmp.path("run"), other, 2));
-  BOOST_TEST(error_of([&] { again.resume(); }) ==
+  BOOST_TEST(testsupport::error_of([&] { again.resume(); }) ==
              "max_steps 2: the checkpoint in '" + tmp.path("run") +
                  "' is already at step 2; ask for more steps to continue");
   BOOST_TEST(again.progress().step == 0u);
