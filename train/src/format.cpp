@@ -6,17 +6,17 @@
 
 namespace tapegrad::train {
 
-std::string format_number(double v) {
+namespace {
+// The shortest text that reads back as exactly v (std::to_chars' guarantee).
+template <class T>
+std::string shortest(T v) {
   char buf[40];
-  const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general).ptr;
-  return std::string(buf, end);
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general).ptr);
 }
+}  // namespace
 
-std::string format_number(float v) {
-  char buf[40];
-  const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general).ptr;
-  return std::string(buf, end);
-}
+std::string format_number(double v) { return shortest(v); }
+std::string format_number(float v) { return shortest(v); }
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) seconds = 0;

@@ -117,7 +117,11 @@ History history_from_json(const json& j, std::size_t steps) {
 
 Trainer::Trainer(nn::Module<float>& model, nn::Optimizer<float>& optimizer, Task& task,
                  TrainerOptions options)
-    : model_(model), optimizer_(optimizer), task_(task), options_(std::move(options)) {
+    : model_(model),
+      optimizer_(optimizer),
+      task_(task),
+      options_(std::move(options)),
+      parameters_(model.parameters()) {
   const TrainerOptions& o = options_;
   if (o.max_steps && *o.max_steps == 0) throw ValueError("{max_steps} must be at least 1, got 0");
   if (o.max_seconds && !(*o.max_seconds > 0 && std::isfinite(*o.max_seconds)))
@@ -225,10 +229,9 @@ StepResult Trainer::step() {
   tape_.backward(loss);
   task_.after_backward();
 
-  const std::vector<Parameter<float>*> params = model_.parameters();
-  if (options_.hooks.hand_off_gradients) options_.hooks.hand_off_gradients(params);
+  if (options_.hooks.hand_off_gradients) options_.hooks.hand_off_gradients(parameters_);
   const double norm = nn::clip_grad_norm(
-      params, options_.clip > 0 ? options_.clip : std::numeric_limits<double>::infinity());
+      parameters_, options_.clip > 0 ? options_.clip : std::numeric_limits<double>::infinity());
   if (options_.hooks.optimizer_step)
     options_.hooks.optimizer_step(optimizer_);
   else

@@ -174,6 +174,8 @@ class Trainer {
   nn::Optimizer<float>& optimizer_;
   Task& task_;
   TrainerOptions options_;
+  // A module's parameters are fixed once it is built: listed once, not every step.
+  std::vector<Parameter<float>*> parameters_;
   Progress progress_;
   History history_;
   Tape<float> tape_;
