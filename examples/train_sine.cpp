@@ -57,7 +57,7 @@ static int run(int argc, char** argv) {
       ->check(examples::non_empty("a directory"))
       ->capture_default_str();
   app.add_option("--steps", steps, "stop after this many steps in all")
-      ->check(examples::positive_integer(1000000))
+      ->transform(examples::positive_integer(1000000))
       ->type_name("N")
       ->capture_default_str();
   app.add_flag("--resume", resume, "continue the checkpoint in OUT_DIR");

@@ -11,21 +11,29 @@
 
 namespace tapegrad::examples {
 
-/// An integer in [1, max], decimal only. The text is rewritten to its canonical decimal form so
-/// that CLI11's own conversion (which reads 010 as octal and 0x10 as hex) sees what was checked.
-inline CLI::Validator positive_integer(long long max) {
+/// An integer in [lo, hi], decimal digits only: no sign, no "0x", no blanks. The text is rewritten
+/// to its canonical decimal form so that CLI11's own conversion (which reads 010 as octal, 0x10
+/// as hex and wraps -1 to 2^64-1) sees exactly what was checked. Apply it with transform(),
+/// which passes the rewritten text on (check() validates a copy).
+inline CLI::Validator integer_in(unsigned long long lo, unsigned long long hi) {
   return CLI::Validator(
-      [max](std::string& text) -> std::string {
-        char* end = nullptr;
+      [lo, hi](std::string& text) -> std::string {
+        const std::string expected =
+            "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+        const bool digits = !text.empty() && text.size() <= 20 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
         errno = 0;
-        const long long n = std::strtoll(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || errno == ERANGE || n < 1 || n > max)
-          return "expected an integer in 1.." + std::to_string(max) + ", got '" + text + "'";
+        const unsigned long long n = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE || n < lo || n > hi)
+          return expected + ", got '" + text + "'";
         text = std::to_string(n);
         return "";
       },
       "");
 }
+
+/// An integer in [1, max].
+inline CLI::Validator positive_integer(unsigned long long max) { return integer_in(1, max); }
 
 /// A non-empty value (a file name).
 inline CLI::Validator non_empty(const std::string& expected) {

@@ -1,13 +1,14 @@
 #include "lm/data.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <sstream>
 #include <unordered_map>
+
+#include <tapegrad/nn/read_file.hpp>
 
 namespace tapegrad::lm {
 
@@ -153,6 +154,11 @@ std::string hex64(std::uint64_t h) {
   char buf[20];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+[[noreturn]] void binary_file(const std::string& where, std::uint64_t nul) {
+  throw Error(where + " looks like a binary file (a NUL byte at offset " + std::to_string(nul) +
+              "), not text");
 }
 
 }  // namespace
@@ -361,33 +367,19 @@ Vocabulary Vocabulary::from_json(const nlohmann::json& j) {
 
 // ---------------------------------------------------------------------------------------------
 
-std::string load_text(const std::string& path) {
-  // stdio rather than iostreams: fopen/fread set errno, so the message can say why
-  // ("No such file or directory", "Permission denied", "Is a directory").
-  errno = 0;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (!file) throw Error("cannot open '" + path + "': " + std::strerror(errno));
-  std::string text;
-  char buffer[1 << 16];
-  for (;;) {
-    const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
-    text.append(buffer, n);
-    if (n < sizeof buffer) {
-      if (std::ferror(file.get())) {
-        const int err = errno;
-        throw Error("cannot read '" + path + "': " + std::strerror(err));
-      }
-      break;
-    }
-  }
+std::string load_text(const std::string& path, std::uint64_t max_bytes) {
+  const std::string where = "'" + path + "'";
+  // A NUL byte ends the read at the piece that holds it: a huge binary file (or a sparse one
+  // of zeros) is refused without reading the rest.
+  std::string text =
+      nn::read_regular_file(where, path, max_bytes, " (raise the limit with --max-text)",
+                            [&](std::string_view piece, std::uint64_t offset) {
+                              const std::size_t nul = piece.find('\0');
+                              if (nul != piece.npos) binary_file(where, offset + nul);
+                            });
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
   if (text.empty()) throw Error("'" + path + "' is empty");
 
-  const std::size_t nul = text.find('\0');
-  if (nul != std::string::npos)
-    throw Error("'" + path + "' looks like a binary file (a NUL byte at offset " +
-                std::to_string(nul) + "), not text");
   std::size_t control = 0;
   for (unsigned char b : text)
     if ((b < 0x20 && !(b >= '\t' && b <= '\r')) || b == 0x7F) ++control;

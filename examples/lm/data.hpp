@@ -93,11 +93,17 @@ class Vocabulary {
 /// prompt can be shown token by token). Invalid UTF-8 is an Error naming the byte offset.
 std::vector<std::string> tokenize_words(const std::string& text);
 
-/// Reads a whole text file. A leading UTF-8 byte order mark is dropped. Errors: the file
-/// cannot be opened or read (naming the path and the system's reason), is empty, holds fewer
-/// than 2 characters, or looks like a binary file (a NUL byte, or more than 30% control bytes
+/// The largest text file tapegrad-lm reads unless told otherwise (--max-text): 256 MiB. Its
+/// tokens take 8 bytes each, so a text this large already needs about 2 GiB at character level.
+constexpr std::uint64_t kDefaultMaxTextBytes = std::uint64_t(256) << 20;
+
+/// Reads a whole text file of at most max_bytes. A leading UTF-8 byte order mark is dropped.
+/// Errors: the path cannot be opened, is not a regular file (a directory, a FIFO, a device:
+/// refused before reading, so neither a FIFO nor /dev/zero can hang or exhaust memory), is
+/// larger than max_bytes, is empty, holds fewer than 2 characters, or looks like a binary file
+/// (a NUL byte -- reading stops at the piece that holds it -- or more than 30% control bytes
 /// other than tab, newline, carriage return, form feed and vertical tab).
-std::string load_text(const std::string& path);
+std::string load_text(const std::string& path, std::uint64_t max_bytes = kDefaultMaxTextBytes);
 
 /// A small English corpus (about 5 KB) generated deterministically by this project: short
 /// sentences about a king, a queen and their household, in which "the king sits on the

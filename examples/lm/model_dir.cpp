@@ -3,11 +3,14 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 
 #include <tapegrad/nn/atomic_file.hpp>
+#include <tapegrad/nn/checkpoint.hpp>
 #include <tapegrad/train/json_fields.hpp>
 #include <tapegrad/train/optimizers.hpp>
 #include <tapegrad/train/svg_chart.hpp>
@@ -217,7 +220,10 @@ void write_reports(const std::string& dir, const LanguageModel& lm, const DataId
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-json read_model_dir_metadata(const std::string& dir) {
+namespace {
+
+// The checkpoint of `dir`, after checking that `dir` is a directory that has one.
+std::string checkpoint_of(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0)
     throw Error("model directory '" + dir + "': " + std::strerror(errno));
@@ -228,8 +234,11 @@ json read_model_dir_metadata(const std::string& dir) {
   if (::stat(path.c_str(), &st) != 0)
     throw Error("model directory '" + dir + "' holds no checkpoint (expected " + path +
                 ", written by tapegrad-lm train --out " + dir + ")");
+  return path;
+}
 
-  const json whole = nn::read_checkpoint_metadata(path);  // validates the whole file
+// tapegrad-lm's part of a checkpoint's whole metadata, in today's layout.
+json tapegrad_lm_part(const std::string& dir, const std::string& path, const json& whole) {
   const json& meta = whole.contains("user") ? whole["user"] : json();
   if (!meta.is_object() || !meta.contains("tapegrad_lm"))
     throw Error(path + " is a tapegrad checkpoint but was not written by tapegrad-lm (its " +
@@ -248,26 +257,82 @@ json read_model_dir_metadata(const std::string& dir) {
   return meta;
 }
 
+// 2131818571 -> "2,131,818,571" (counts from sizes in double are whole numbers).
+std::string with_commas(double n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.0f", n);
+  std::string digits = buf;
+  for (int i = int(digits.size()) - 3; i > 0; i -= 3) digits.insert(std::size_t(i), ",");
+  return digits;
+}
+
+// The arrays a model of these sizes has, against those the checkpoint stores: a model is built
+// only once they agree, so metadata claiming a huge model in a small file cannot make the loader
+// allocate more than the file itself holds.
+void check_sizes(const Hyperparameters& hp, const Vocabulary& vocabulary,
+                 const nn::CheckpointIndex& index) {
+  const Model::Cell cell = Model::parse_cell(hp.model);
+  const double parameters =
+      Model::parameter_count_for(vocabulary.size(), hp.embed, hp.hidden, hp.layers, cell);
+  const double carried = double(hp.layers) * double(hp.batch) * double(hp.hidden) *
+                         (cell == Model::Cell::lstm ? 2 : 1);
+  const double extra = parameters * double(train::optimizer_state_slots(hp.optimizer)) + carried;
+  double stored_parameters = 0, stored_extra = 0;
+  for (const nn::CheckpointIndex::Entry& t : index.tensors)
+    (t.parameter ? stored_parameters : stored_extra) += double(t.elements());
+  const std::string model = std::to_string(hp.layers) + "-layer " + hp.model + " of hidden " +
+                            std::to_string(hp.hidden) + " over " +
+                            std::to_string(vocabulary.size()) + " " + vocabulary.unit();
+  if (stored_parameters != parameters)
+    throw Error("its metadata describes a " + model + " (" + with_commas(parameters) +
+                " parameters), but the checkpoint stores " + with_commas(stored_parameters) +
+                " parameter values: the metadata does not belong to these arrays");
+  if (stored_extra != extra)
+    throw Error("its metadata describes " + hp.optimizer + " state and a carried state of batch " +
+                std::to_string(hp.batch) + " for a " + model + " (" + with_commas(extra) +
+                " values), but the checkpoint stores " + with_commas(stored_extra) +
+                ": the metadata does not belong to these arrays");
+}
+
+}  // namespace
+
+json read_model_dir_metadata(const std::string& dir) {
+  const std::string path = checkpoint_of(dir);
+  return tapegrad_lm_part(dir, path, nn::read_checkpoint_metadata(path));  // checks the file
+}
+
+ModelDirMetadata parse_model_dir_metadata(const json& meta) {
+  const Hyperparameters hp = Hyperparameters::from_json(meta.value("hyperparameters", json()));
+  Vocabulary vocabulary = Vocabulary::from_json(meta.value("vocabulary", json()));
+  if (vocabulary.level() != hp.level)
+    throw Error(std::string("the vocabulary is at ") + level_name(vocabulary.level()) +
+                " level, the hyper-parameters say " + level_name(hp.level));
+  const Progress progress = train::progress_from_json(meta.value("progress", json()));
+  History history;
+  static_cast<train::History&>(history) =
+      train::history_from_json(meta.value("history", json()), progress.step);
+  train::LanguageModelTaskState task =
+      train::LanguageModelTaskState::from_json(meta.value("task", json()));
+  history.last_step_hidden_grad_norms = std::move(task.last_step_hidden_grad_norms);
+  history.last_time_step_grad_norms = std::move(task.last_time_step_grad_norms);
+  return ModelDirMetadata{
+      hp,       std::move(vocabulary), DataIdentity::from_json(meta.value("data", json())),
+      progress, task.position,         std::move(history)};
+}
+
 ModelDir load_model_dir(const std::string& dir) {
-  const json meta = read_model_dir_metadata(dir);
-  const std::string path = checkpoint_path(dir);
+  const std::string path = checkpoint_of(dir);
+  const nn::CheckpointIndex index = nn::read_checkpoint_index(path);  // checks the whole file
+  const json meta = tapegrad_lm_part(dir, path, index.metadata);
   try {
+    ModelDirMetadata m = parse_model_dir_metadata(meta);
+    check_sizes(m.hp, m.vocabulary, index);
     ModelDir out;
-    const Hyperparameters hp = Hyperparameters::from_json(meta.value("hyperparameters", json()));
-    Vocabulary vocabulary = Vocabulary::from_json(meta.value("vocabulary", json()));
-    if (vocabulary.level() != hp.level)
-      throw Error(std::string("the vocabulary is at ") + level_name(vocabulary.level()) +
-                  " level, the hyper-parameters say " + level_name(hp.level));
-    out.lm = std::make_unique<LanguageModel>(hp, std::move(vocabulary));
-    out.data = DataIdentity::from_json(meta.value("data", json()));
-    out.progress = train::progress_from_json(meta.value("progress", json()));
-    static_cast<train::History&>(out.history) =
-        train::history_from_json(meta.value("history", json()), out.progress.step);
-    train::LanguageModelTaskState task =
-        train::LanguageModelTaskState::from_json(meta.value("task", json()));
-    out.position = task.position;
-    out.history.last_step_hidden_grad_norms = std::move(task.last_step_hidden_grad_norms);
-    out.history.last_time_step_grad_norms = std::move(task.last_time_step_grad_norms);
+    out.lm = std::make_unique<LanguageModel>(m.hp, std::move(m.vocabulary));
+    out.data = std::move(m.data);
+    out.progress = m.progress;
+    out.position = m.position;
+    out.history = std::move(m.history);
     nn::load_checkpoint(path, *out.lm->net, out.lm->extra_tensors());
     out.lm->optimizer->set_steps(out.progress.step);
     return out;

@@ -124,9 +124,26 @@ nlohmann::json read_model_dir_metadata(const std::string& dir);
 void write_reports(const std::string& dir, const LanguageModel& lm, const DataIdentity& data,
                    const Progress& progress, const History& history);
 
+/// Everything a model directory's metadata says, checked, before any model is built: the
+/// memory it takes is bounded by the metadata's own size.
+struct ModelDirMetadata {
+  Hyperparameters hp;
+  Vocabulary vocabulary;
+  DataIdentity data;
+  Progress progress;
+  Position position;  // of the training batcher
+  History history;
+};
+/// Reads tapegrad-lm's part of a checkpoint's metadata (as read_model_dir_metadata returns it).
+/// Errors name the missing or malformed field (nlohmann::json::exception for a value of the
+/// wrong type).
+ModelDirMetadata parse_model_dir_metadata(const nlohmann::json& meta);
+
 /// Reads a model directory. Errors: `dir` missing or not a directory, no checkpoint in it, a
 /// truncated or corrupted checkpoint, a checkpoint not written by tapegrad-lm, metadata that
-/// does not match the stored tensors.
+/// does not match the stored tensors. The model is built only after the sizes its metadata
+/// gives match the arrays in the file, so loading allocates a small multiple of the file's size
+/// whatever the metadata claims.
 ModelDir load_model_dir(const std::string& dir);
 
 /// The loss curves and the per-timestep gradient norms as SVG text.

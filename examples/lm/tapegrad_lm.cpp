@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include <tapegrad/train/format.hpp>
 #include <tapegrad/train/value_error.hpp>
 
+#include "common/cli.hpp"
 #include "lm/generate.hpp"
 #include "lm/train.hpp"
 
@@ -69,9 +71,11 @@ void install_signal_handlers() {
 CLI::Validator number(const std::string& expected, std::function<bool(double)> ok) {
   return CLI::Validator(
       [expected, ok](std::string& text) -> std::string {
+        // Decimal notation only: strtod would also take "0x1p3", "inf" and "nan".
+        const bool decimal = text.find_first_not_of("0123456789+-.eE") == std::string::npos;
         char* end = nullptr;
         const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || *end != '\0' || !ok(v))
+        if (text.empty() || !decimal || *end != '\0' || !std::isfinite(v) || !ok(v))
           return "expected " + expected + ", got '" + text + "'";
         return "";
       },
@@ -118,9 +122,9 @@ void add_hyperparameter_flags(CLI::App& cmd, TrainFlags& f) {
     const std::string flag = flag_of(field.name);
     CLI::Option* opt = nullptr;
     if (const auto* i = std::get_if<Schema::Integer>(&field.kind)) {
-      opt = cmd.add_option(flag, hp.*(i->member), field.help)->capture_default_str();
-      if (i->lo != 0 || i->hi != std::numeric_limits<std::size_t>::max())
-        opt->check(CLI::Range(i->lo, i->hi));
+      opt = cmd.add_option(flag, hp.*(i->member), field.help)
+                ->transform(examples::integer_in(i->lo, i->hi))
+                ->capture_default_str();
     } else if (const auto* n = std::get_if<Schema::Number>(&field.kind)) {
       opt = cmd.add_option(flag, hp.*(n->member), field.help)
                 ->check(number(n->range.expected, n->range.contains))
@@ -151,7 +155,7 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
       cmd.add_option("--steps", f.steps,
                      "stop after N steps in all (default " + std::to_string(kDefaultSteps) +
                          " unless --time is given or a resumed run has its own)")
-          ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+          ->transform(examples::integer_in(1, std::size_t(1) << 40));
   cmd.add_option("--time", f.seconds,
                  "stop when the training time of all sessions reaches SECONDS (time spent in "
                  "training steps; validation and checkpoints are not counted)")
@@ -166,15 +170,15 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
                "continue the checkpoint in --out exactly where it stopped; hyper-parameters not "
                "given are taken from it, given ones must match");
   cmd.add_option("--val-every", o.val_every, "validate every N steps (and at the end)")
-      ->check(CLI::Range(1, 100000000))
+      ->transform(examples::integer_in(1, 100000000))
       ->capture_default_str();
   cmd.add_option("--checkpoint-every", o.checkpoint_every,
                  "save a checkpoint every N steps (and at the end)")
-      ->check(CLI::Range(1, 100000000))
+      ->transform(examples::integer_in(1, 100000000))
       ->capture_default_str();
   cmd.add_option("--print-every", o.print_every,
                  "when stderr is not a terminal: a progress line every N steps")
-      ->check(CLI::Range(1, 100000000))
+      ->transform(examples::integer_in(1, 100000000))
       ->capture_default_str();
 }
 
@@ -316,7 +320,7 @@ int main(int argc, char** argv) {
   sample_cmd->add_option("--prime", sample_options.prime,
                          "text to start from (default: the start of a line or sentence)");
   sample_cmd->add_option("--length", sample_options.length, "tokens to generate")
-      ->check(CLI::Range(0, 10000000))
+      ->transform(examples::integer_in(0, 10000000))
       ->capture_default_str();
   sample_cmd
       ->add_option("--temperature", sample_options.temperature,
@@ -327,9 +331,11 @@ int main(int argc, char** argv) {
   sample_cmd
       ->add_option("--top-k", sample_options.top_k,
                    "draw only from the K most likely tokens (0: from all)")
-      ->check(CLI::Range(0, 10000000))
+      ->transform(examples::integer_in(0, 10000000))
       ->capture_default_str();
-  sample_cmd->add_option("--seed", sample_options.seed, "seed of the draws")->capture_default_str();
+  sample_cmd->add_option("--seed", sample_options.seed, "seed of the draws")
+      ->transform(examples::integer_in(0, std::numeric_limits<std::uint64_t>::max()))
+      ->capture_default_str();
 
   std::size_t top = 5;
   std::string prompt;
@@ -339,7 +345,7 @@ int main(int argc, char** argv) {
       ->type_name("DIR")
       ->capture_default_str();
   complete_cmd->add_option("--top", top, "how many next tokens to list")
-      ->check(CLI::Range(1, 1000000))
+      ->transform(examples::integer_in(1, 1000000))
       ->capture_default_str();
   complete_cmd->add_option("TEXT", prompt, "the text so far, e.g. \"king sits on\"")->required();
 

@@ -8,19 +8,14 @@
 #include "tapegrad/nn/checkpoint.hpp"
 
 #include "tapegrad/nn/atomic_file.hpp"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "tapegrad/nn/read_file.hpp"
 
 #include <array>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
-#include <system_error>
 
 namespace tapegrad::nn {
 namespace {
@@ -47,7 +42,6 @@ constexpr int kFormatVersion = 1;
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw Error(where + ": " + what);
 }
-std::string errno_text(int err) { return std::generic_category().message(err); }
 
 void put16(std::string& s, std::uint32_t v) {
   s += char(v & 0xff);
@@ -298,8 +292,8 @@ struct InEntry {
 // The archive's entries, after checking every record against the file's size and every
 // entry's CRC-32. Only what save_checkpoint writes is accepted: stored entries, no ZIP64, no
 // archive comment.
-std::vector<InEntry> read_zip(const std::string& where, const std::vector<unsigned char>& file) {
-  const unsigned char* f = file.data();
+std::vector<InEntry> read_zip(const std::string& where, const std::string& file) {
+  const auto* f = reinterpret_cast<const unsigned char*>(file.data());
   const std::size_t n = file.size();
   if (n == 0) fail(where, "is empty (not a tapegrad checkpoint)");
   if (n < kEndSize || get32(f + n - kEndSize) != kEndSig) {
@@ -363,40 +357,11 @@ std::vector<InEntry> read_zip(const std::string& where, const std::vector<unsign
   return out;
 }
 
-std::vector<unsigned char> read_file(const std::string& where, const std::string& path) {
-  auto check = [&](bool ok, const char* what) {
-    if (ok) return;
-    const int err = errno;  // read before building the message, which may change it
-    fail(where, what + (": " + errno_text(err)));
-  };
-  struct Fd {
-    int fd;
-    ~Fd() {
-      if (fd >= 0) ::close(fd);
-    }
-  } in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  check(in.fd >= 0, "cannot open");
-  struct stat st {};
-  check(::fstat(in.fd, &st) == 0, "cannot stat");
-  if (!S_ISREG(st.st_mode)) fail(where, "is not a regular file");
-  if (std::uint64_t(st.st_size) > kMaxZipBytes)
-    fail(where, "is not a tapegrad checkpoint (larger than 4 GiB)");
-  std::vector<unsigned char> bytes(std::size_t(st.st_size));
-  for (std::size_t got = 0; got < bytes.size();) {
-    const ssize_t k = ::read(in.fd, bytes.data() + got, bytes.size() - got);
-    if (k < 0 && errno == EINTR) continue;
-    check(k >= 0, "cannot read");
-    if (k == 0) bytes.resize(got);  // shrank while we read: judge what is there
-    got += std::size_t(k);
-  }
-  return bytes;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The checkpoint format on top of ZIP and NPY
 
 struct Archive {
-  std::vector<unsigned char> bytes;  // the whole file; the Npy views point into it
+  std::string bytes;  // the whole file; the Npy views point into it
   json metadata;
   std::vector<std::pair<std::string, Npy>> tensors;  // name without ".npy", in file order
   std::map<std::string, std::size_t> index;          // name -> position in tensors
@@ -405,7 +370,9 @@ struct Archive {
 
 Archive open_checkpoint(const std::string& where, const std::string& path) {
   Archive a;
-  a.bytes = read_file(where, path);
+  // A larger file would need ZIP64, which tapegrad never writes.
+  a.bytes = read_regular_file(where, path, kMaxZipBytes,
+                              " (the checkpoint format's limit: 4 GiB, no ZIP64)");
   for (const InEntry& e : read_zip(where, a.bytes)) {
     const std::size_t stem = e.name.size() - std::min<std::size_t>(e.name.size(), 4);
     if (e.name == kMetadataEntry) {
@@ -563,6 +530,21 @@ nlohmann::json load_checkpoint(const std::string& path, Module<T>& module,
 
 nlohmann::json read_checkpoint_metadata(const std::string& path) {
   return open_checkpoint("read_checkpoint_metadata: " + path, path).metadata;
+}
+
+std::size_t CheckpointIndex::Entry::elements() const {
+  std::size_t n = 1;
+  for (std::size_t d : shape) n *= d;  // cannot overflow: the file held these elements
+  return n;
+}
+
+CheckpointIndex read_checkpoint_index(const std::string& path) {
+  const Archive a = open_checkpoint("read_checkpoint_index: " + path, path);
+  CheckpointIndex index;
+  index.metadata = a.metadata;
+  for (const auto& [name, t] : a.tensors)
+    index.tensors.push_back({name, t.shape, a.parameters.count(name) > 0});
+  return index;
 }
 
 Checkpoint read_checkpoint(const std::string& path) {

@@ -115,7 +115,32 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_flag_and_value) {
 
   const Result hidden = run(tmp, {"train", "--hidden", "0"});
   BOOST_TEST(hidden.code == 2);
-  BOOST_TEST(contains(hidden.err, "--hidden: Value 0 not in range 1 to 65536"), hidden.err);
+  BOOST_TEST(contains(hidden.err, "--hidden: expected an integer in 1..65536, got '0'"),
+             hidden.err);
+
+  // Integers are decimal and in range: these used to train with seed 2^64-1 (or 16), exit 0.
+  for (const char* seed : {"-1", "18446744073709551616", "0x10", "1e3", " 7", ""}) {
+    const Result r = run(tmp, {"train", "--seed", seed, "--out", tmp.path("seeded")});
+    BOOST_TEST(r.code == 2, seed);
+    BOOST_TEST(
+        contains(r.err, std::string("--seed: expected an integer in 0..18446744073709551615, "
+                                    "got '") +
+                            seed + "'"),
+        r.err);
+    BOOST_TEST(!lmtest::fs::exists(tmp.path("seeded")));
+  }
+  const Result sample_seed = run(tmp, {"sample", "--seed", "-5"});
+  BOOST_TEST(sample_seed.code == 2);
+  BOOST_TEST(
+      contains(sample_seed.err, "--seed: expected an integer in 0..18446744073709551615, got '-5'"),
+      octal.err);
+  const Result steps = run(tmp, {"train", "--steps", "0x10"});
+  BOOST_TEST(steps.code == 2);
+  BOOST_TEST(contains(steps.err, "--steps: expected an integer in 1..1099511627776, got '0x10'"),
+             steps.err);
+  const Result hex_lr = run(tmp, {"train", "--lr", "0x1p-3"});
+  BOOST_TEST(hex_lr.code == 2);
+  BOOST_TEST(contains(hex_lr.err, "--lr: expected a positive number, got '0x1p-3'"), hex_lr.err);
 
   const Result lr = run(tmp, {"train", "--lr", "-0.1"});
   BOOST_TEST(lr.code == 2);
@@ -136,8 +161,8 @@ BOOST_AUTO_TEST_CASE(errors_exit_1_with_the_message) {
   const Result missing =
       run(tmp, {"train", "--data", tmp.path("nope.txt"), "--out", tmp.path("m")});
   BOOST_TEST(missing.code == 1);
-  BOOST_TEST(missing.err == "tapegrad-lm: cannot open '" + tmp.path("nope.txt") +
-                                "': No such file or directory\n");
+  BOOST_TEST(missing.err == "tapegrad-lm: '" + tmp.path("nope.txt") +
+                                "': cannot open: No such file or directory\n");
   const Result no_model = run(tmp, {"complete", "--model", tmp.path("m"), "king"});
   BOOST_TEST(no_model.code == 1);
   BOOST_TEST(no_model.err ==

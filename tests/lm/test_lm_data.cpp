@@ -2,7 +2,9 @@
 // (the split and the stream batcher are the training library's:
 // tests/train/test_stream_batcher.cpp). Error messages are compared in full where the CLI shows
 // them to users, since their numbers are the point.
+#include <sys/stat.h>
 #include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -289,9 +291,9 @@ BOOST_AUTO_TEST_CASE(load_text_reads_files_and_rejects_bad_ones) {
 
   const std::string missing = (tmp.dir / "missing.txt").string();
   BOOST_TEST(error_of([&] { load_text(missing); }) ==
-             "cannot open '" + missing + "': No such file or directory");
+             "'" + missing + "': cannot open: No such file or directory");
   BOOST_TEST(error_of([&] { load_text(tmp.dir.string()); }) ==
-             "cannot read '" + tmp.dir.string() + "': Is a directory");
+             "'" + tmp.dir.string() + "': is a directory, not a regular file");
 
   const std::string empty = tmp.write("empty.txt", "");
   BOOST_TEST(error_of([&] { load_text(empty); }) == "'" + empty + "' is empty");
@@ -321,6 +323,33 @@ BOOST_AUTO_TEST_CASE(load_text_reads_files_and_rejects_bad_ones) {
                                        "\x01\x02"
                                        "abcdefgh\t\r\n");  // 2 of 13
   BOOST_TEST(load_text(mostly).size() == 13u);
+}
+
+BOOST_AUTO_TEST_CASE(load_text_never_hangs_and_never_reads_without_bound) {
+  LmTempDir tmp;
+  // A FIFO with no writer used to block open() forever; /dev/zero used to be read until memory
+  // ran out. Both are refused before a byte is read.
+  const std::string fifo = tmp.path("fifo.txt");
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  BOOST_TEST(error_of([&] { load_text(fifo); }) ==
+             "'" + fifo + "': is a FIFO (named pipe), not a regular file");
+  BOOST_TEST(error_of([&] { load_text("/dev/zero"); }) ==
+             "'/dev/zero': is a character device, not a regular file");
+  // The limit is checked against the file's size before reading, and names its flag.
+  const std::string eleven = tmp.write("eleven.txt", "hello world");
+  BOOST_TEST(load_text(eleven, 11) == "hello world");
+  BOOST_TEST(error_of([&] { load_text(eleven, 10); }) ==
+             "'" + eleven +
+                 "': is 11 bytes, more than the 10 bytes accepted (raise the limit with "
+                 "--max-text)");
+  BOOST_TEST(kDefaultMaxTextBytes == std::uint64_t(256) << 20);
+  // A sparse file of 1 GiB of zeros (under a raised limit) stops at its first piece: the NUL
+  // at offset 0 is reported without reading (or keeping) the rest.
+  const std::string sparse = tmp.path("sparse.txt");
+  { std::ofstream touch(sparse); }
+  lmtest::fs::resize_file(sparse, std::uint64_t(1) << 30);
+  BOOST_TEST(error_of([&] { load_text(sparse, std::uint64_t(1) << 31); }) ==
+             "'" + sparse + "' looks like a binary file (a NUL byte at offset 0), not text");
 }
 
 // ---------------------------------------------------------------------------------------------

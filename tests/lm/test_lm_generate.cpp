@@ -155,7 +155,7 @@ BOOST_AUTO_TEST_CASE(eval_reports_nats_per_token_and_bits_per_character) {
                  "vocabulary of 15 characters");
   const std::string missing = m.tmp.path("missing.txt");
   BOOST_TEST(error_of([&] { evaluate_file(*m.lm, missing); }) ==
-             "cannot open '" + missing + "': No such file or directory");
+             "'" + missing + "': cannot open: No such file or directory");
 }
 
 BOOST_AUTO_TEST_CASE(word_level_text_is_respaced_around_punctuation) {

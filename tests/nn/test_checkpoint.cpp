@@ -4,6 +4,7 @@
 // checkpoint that was there.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -498,8 +499,12 @@ BOOST_AUTO_TEST_CASE(garbage_empty_missing_and_directory_paths_are_rejected) {
   check_rejected(
       path("missing.npz"), m,
       {"load_checkpoint: " + path("missing.npz") + ": cannot open: No such file or directory"});
-  check_rejected(dir.string(), m, {dir.string() + ": is not a regular file"});
+  check_rejected(dir.string(), m, {dir.string() + ": is a directory, not a regular file"});
   BOOST_CHECK_THROW(nn::read_checkpoint_metadata(path("missing.npz")), Error);
+  // A FIFO named like a checkpoint: opening it for reading used to wait for a writer forever.
+  BOOST_REQUIRE(::mkfifo(path("fifo.npz").c_str(), 0600) == 0);
+  check_rejected(path("fifo.npz"), m,
+                 {path("fifo.npz") + ": is a FIFO (named pipe), not a regular file"});
 }
 
 BOOST_AUTO_TEST_CASE(mismatched_models_are_rejected_and_left_unchanged) {

@@ -29,6 +29,23 @@ class CharLM : public nn::Module<T> {
     return c == Cell::rnn ? "rnn" : c == Cell::lstm ? "lstm" : "gru";
   }
 
+  /// Gate blocks per layer: 1 (rnn), 3 (gru: r, z, n) or 4 (lstm: i, f, g, o).
+  static std::size_t gates(Cell c) { return c == Cell::rnn ? 1 : c == Cell::gru ? 3 : 4; }
+
+  /// How many parameters the constructor below creates, computed from the sizes alone, so that a
+  /// program can check them (against a checkpoint's arrays, against a memory budget) before it
+  /// allocates anything. In double: absurd sizes must not wrap around.
+  static double parameter_count_for(std::size_t vocabulary, std::size_t embedding_dim,
+                                    std::size_t hidden, std::size_t layers, Cell cell) {
+    const double V = double(vocabulary), E = double(embedding_dim), H = double(hidden),
+                 G = double(gates(cell));
+    const double in = embedding_dim == 0 ? V : E;
+    double n = V * E + H * V + V;  // embedding, head weight and bias
+    for (std::size_t l = 0; l < layers; ++l)
+      n += G * H * ((l == 0 ? in : H) + H) + 2 * G * H;  // weight_ih, weight_hh, two biases
+    return n;
+  }
+
   /// The recurrent state between chunks, as plain tensors (no tape history): per layer
   /// h [batch, hidden] and, for an LSTM, c.
   struct State {

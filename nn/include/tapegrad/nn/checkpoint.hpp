@@ -47,6 +47,22 @@ nlohmann::json load_checkpoint(const std::string& path, Module<T>& module,
 /// model configuration before building the model. Validates the whole file like load does.
 nlohmann::json read_checkpoint_metadata(const std::string& path);
 
+/// What a checkpoint holds, without the tensors' values: the whole metadata.json and each
+/// tensor's name, shape and kind. Validates the whole file like load does, and allocates
+/// nothing beyond the file's bytes, so a program can compare the shapes with what its metadata
+/// describes before it builds a model of that size.
+struct CheckpointIndex {
+  struct Entry {
+    std::string name;
+    std::vector<std::size_t> shape;
+    bool parameter;  // listed under "parameters" (else under "extra")
+    std::size_t elements() const;
+  };
+  nlohmann::json metadata;
+  std::vector<Entry> tensors;  // in file order
+};
+CheckpointIndex read_checkpoint_index(const std::string& path);
+
 /// Everything in a checkpoint without a model to load it into (inspection, conversion tools).
 /// Tensors are widened to double, which is exact for float files.
 struct Checkpoint {

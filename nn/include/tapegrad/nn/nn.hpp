@@ -7,4 +7,5 @@
 #include "tapegrad/nn/linear.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
+#include "tapegrad/nn/read_file.hpp"
 #include "tapegrad/nn/recurrent.hpp"

@@ -16,6 +16,16 @@ inline const std::vector<std::string>& optimizer_names() {
   return names;
 }
 
+/// How many tensors the size of the parameters the optimiser called `name` keeps (Adam: m and v;
+/// Adagrad: the sum of squares; SGD: the momentum buffer), for memory estimates made before it
+/// exists. An unknown name is a ValueError as for make_optimizer.
+inline std::size_t optimizer_state_slots(const std::string& name) {
+  if (name == "adam") return 2;
+  if (name == "adagrad" || name == "sgd") return 1;
+  throw ValueError("{optimizer}: expected one of " + one_of_text(optimizer_names()) + ", got '" +
+                   name + "'");
+}
+
 /// The optimiser called `name` over `params` with learning rate `lr` (PyTorch's defaults for
 /// everything else). An unknown name is a ValueError naming {optimizer} and the accepted names.
 template <class T>
