@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -34,6 +35,35 @@ inline CLI::Validator integer_in(unsigned long long lo, unsigned long long hi) {
 
 /// An integer in [1, max].
 inline CLI::Validator positive_integer(unsigned long long max) { return integer_in(1, max); }
+
+/// A size in bytes: a number with an optional binary unit, K, M, G or T (KiB, MiB, GiB, TiB
+/// spelled either way): "1048576", "512M", "1.5G". The text is rewritten to the whole number of
+/// bytes, for an integer option, and must come to at least `least`.
+inline CLI::Validator byte_size(unsigned long long least = 1) {
+  return CLI::Validator(
+      [least](std::string& text) -> std::string {
+        const std::string expected =
+            std::string("expected a size in bytes such as 1048576, 512M or 1.5G") +
+            (least > 1 ? " (at least " + std::to_string(least) + ")" : "");
+        const std::size_t digits = text.find_first_not_of("0123456789.");
+        const std::string number = text.substr(0, digits);
+        const std::string unit = digits == std::string::npos ? "" : text.substr(digits);
+        static const std::pair<const char*, int> units[] = {
+            {"", 0},     {"B", 0},  {"K", 10},  {"KB", 10},  {"KiB", 10}, {"M", 20},  {"MB", 20},
+            {"MiB", 20}, {"G", 30}, {"GB", 30}, {"GiB", 30}, {"T", 40},   {"TB", 40}, {"TiB", 40}};
+        int shift = -1;
+        for (const auto& [name, bits] : units)
+          if (unit == name) shift = bits;
+        char* end = nullptr;
+        const double value = number.empty() ? -1 : std::strtod(number.c_str(), &end);
+        const double bytes =
+            shift < 0 || end != number.c_str() + number.size() ? -1 : value * double(1ULL << shift);
+        if (!(bytes >= double(least)) || bytes > 1.8e19) return expected + ", got '" + text + "'";
+        text = std::to_string(static_cast<unsigned long long>(bytes));
+        return "";
+      },
+      "SIZE");
+}
 
 /// A non-empty value (a file name).
 inline CLI::Validator non_empty(const std::string& expected) {

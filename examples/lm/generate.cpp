@@ -98,8 +98,9 @@ std::string sample(const LanguageModel& lm, const SampleOptions& o) {
   return detokenize(v, all);
 }
 
-Evaluation evaluate_file(const LanguageModel& lm, const std::string& path) {
-  const std::string text = load_text(path);
+Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
+                         std::uint64_t max_text_bytes) {
+  const std::string text = load_text(path, max_text_bytes);
   Indices tokens;
   try {
     tokens = lm.vocabulary.encode(text);

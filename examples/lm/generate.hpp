@@ -49,8 +49,10 @@ struct SampleOptions {
 std::string sample(const LanguageModel& lm, const SampleOptions& options);
 
 /// The loss of the model on a text file (its vocabulary; at character level an unknown
-/// character is an Error), with the model's batch and sequence length.
-Evaluation evaluate_file(const LanguageModel& lm, const std::string& path);
+/// character is an Error), with the model's batch and sequence length. The file is read as by
+/// load_text, at most max_text_bytes of it.
+Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
+                         std::uint64_t max_text_bytes = kDefaultMaxTextBytes);
 
 /// Word-level tokens joined as text: single spaces, none before closing punctuation or after
 /// opening brackets. Character level: concatenation.

@@ -103,6 +103,7 @@ std::string model_summary(LanguageModel& lm) {
 
 struct TrainFlags {
   TrainOptions options;
+  std::uint64_t max_memory = 0;
   std::map<std::string, std::string> choices;  // the text of each choice flag, by field name
   std::size_t steps = 0;
   double seconds = 0;
@@ -176,6 +177,16 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
                  "save a checkpoint every N steps (and at the end)")
       ->transform(examples::integer_in(1, 100000000))
       ->capture_default_str();
+  cmd.add_option("--max-text", o.max_text_bytes,
+                 "the largest --data file read (K, M, G: binary units); a text's tokens take 8 "
+                 "bytes each")
+      ->transform(examples::byte_size())
+      ->default_str("256M");
+  cmd.add_option("--max-memory", f.max_memory,
+                 "refuse a run estimated to need more memory than SIZE (default: this machine's "
+                 "memory, " +
+                     train::format_bytes(machine_memory_bytes()) + ")")
+      ->transform(examples::byte_size());
   cmd.add_option("--print-every", o.print_every,
                  "when stderr is not a terminal: a progress line every N steps")
       ->transform(examples::integer_in(1, 100000000))
@@ -196,6 +207,7 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   if (cmd.count("--steps")) o.max_steps = f.steps;
   if (cmd.count("--time")) o.max_seconds = f.seconds;
   if (!o.resume && !o.max_steps && !o.max_seconds) o.max_steps = kDefaultSteps;
+  if (cmd.count("--max-memory")) o.max_memory_bytes = double(f.max_memory);
 
   install_signal_handlers();
   Trainer trainer(o);
@@ -215,6 +227,9 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
       lm.hp.batch, lm.hp.seq_len, lm.hp.optimizer.c_str(), format_number(lm.hp.lr).c_str(),
       format_number(lm.hp.clip).c_str(), stop.c_str(), run.out_dir.c_str(),
       run.resume ? (" (from step " + std::to_string(trainer.progress().step) + ")").c_str() : "");
+  std::fprintf(stderr, "  memory: about %s estimated, %s allowed (--max-memory)\n",
+               train::format_bytes(trainer.memory().total()).c_str(),
+               train::format_bytes(trainer.memory_limit()).c_str());
 
   ProgressPrinter printer(stderr, ::isatty(STDERR_FILENO) == 1, run.print_every);
   const Trainer::Outcome outcome = trainer.run(&g_interrupted, &printer);
@@ -272,9 +287,9 @@ int run_sample(const std::string& dir, const SampleOptions& o) {
   return 0;
 }
 
-int run_eval(const std::string& dir, const std::string& path) {
+int run_eval(const std::string& dir, const std::string& path, std::uint64_t max_text) {
   const ModelDir m = load_model_dir(dir);
-  const Evaluation e = evaluate_file(*m.lm, path);
+  const Evaluation e = evaluate_file(*m.lm, path, max_text);
   const bool words = m.lm->vocabulary.level() == Level::word;
   std::printf("%s: %.4f nats/%s, %.4f bits/char over %zu predicted %s", path.c_str(),
               e.nats_per_token(), words ? "word" : "char", e.bits_per_character(), e.tokens,
@@ -358,6 +373,10 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")
       ->type_name("FILE")
       ->required();
+  std::uint64_t eval_max_text = kDefaultMaxTextBytes;
+  eval_cmd->add_option("--max-text", eval_max_text, "the largest --data file read")
+      ->transform(examples::byte_size())
+      ->default_str("256M");
 
   try {
     app.parse(argc, argv);
@@ -369,7 +388,10 @@ int main(int argc, char** argv) {
     if (*train) return run_train(*train, train_flags);
     if (*sample_cmd) return run_sample(model_dir, sample_options);
     if (*complete_cmd) return run_complete(model_dir, prompt, top);
-    if (*eval_cmd) return run_eval(model_dir, eval_data);
+    if (*eval_cmd) return run_eval(model_dir, eval_data, eval_max_text);
+  } catch (const MemoryLimitError& e) {  // the flags asked for more than fits
+    std::fprintf(stderr, "tapegrad-lm: %s\n", e.what());
+    return kExitUsage;
   } catch (const train::ValueError& e) {  // the library names values; users know the flags
     std::fprintf(stderr, "tapegrad-lm: %s\n", e.message(flag_of).c_str());
     return kExitError;

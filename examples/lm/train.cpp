@@ -1,6 +1,7 @@
 #include "lm/train.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,8 +31,8 @@ std::size_t count_characters(const std::string& text) {
 }
 
 // The text of a run: a file, or the built-in corpus.
-std::string load_data(const std::string& path) {
-  return path.empty() ? builtin_corpus() : load_text(path);
+std::string load_data(const std::string& path, std::uint64_t max_bytes) {
+  return path.empty() ? builtin_corpus() : load_text(path, max_bytes);
 }
 
 // "--seq-len" and "--batch" errors in the words of the flags, before StreamBatcher's own
@@ -150,7 +151,7 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
                     "into another --out directory");
       o.hp = saved.lm->hp;
       if (!given(o, "--data")) o.data_path = saved.data.path;
-      text = load_data(o.data_path);
+      text = load_data(o.data_path, o.max_text_bytes);
       const Vocabulary vocabulary = Vocabulary::build(text, o.hp.level, o.hp.min_count);
       const std::string source =
           o.data_path.empty() ? "the built-in corpus" : "'" + o.data_path + "'";
@@ -166,6 +167,7 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
         throw Error("--resume: the data differs from what the checkpoint was trained on: given " +
                     data_.describe() + ", the checkpoint has " + saved.data.describe() +
                     " (a resumed run must see the same text to continue exactly)");
+      check_memory(o.hp, saved.lm->vocabulary.size(), text);
       lm_ = std::move(saved.lm);
     } else {
       if (has_checkpoint)
@@ -173,15 +175,49 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
                     "); pass --resume to continue it, or choose another --out directory");
       if (!o.max_steps && !o.max_seconds)
         throw Error("train: give --steps or --time (when to stop)");
-      text = load_data(o.data_path);
+      text = load_data(o.data_path, o.max_text_bytes);
       data_ = DataIdentity::of(o.data_path, text);
-      lm_ = std::make_unique<LanguageModel>(o.hp,
-                                            Vocabulary::build(text, o.hp.level, o.hp.min_count));
+      Vocabulary vocabulary = Vocabulary::build(text, o.hp.level, o.hp.min_count);
+      check_memory(o.hp, vocabulary.size(), text);
+      lm_ = std::make_unique<LanguageModel>(o.hp, std::move(vocabulary));
     }
     set_up(text);
   } catch (const train::ValueError& e) {
     throw Error(e.message(flag_of));
   }
+}
+
+double machine_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+}
+
+double Trainer::memory_limit() const {
+  return options_.max_memory_bytes ? *options_.max_memory_bytes : machine_memory_bytes();
+}
+
+void Trainer::check_memory(const Hyperparameters& hp, std::size_t vocabulary,
+                           const std::string& text) {
+  train::TrainingSizes sizes;
+  sizes.vocabulary = vocabulary;
+  sizes.embed = hp.embed;
+  sizes.hidden = hp.hidden;
+  sizes.layers = hp.layers;
+  sizes.cell = Model::parse_cell(hp.model);
+  sizes.optimizer = hp.optimizer;
+  sizes.batch = hp.batch;
+  sizes.seq_len = hp.seq_len;
+  // At word level every token takes at least one byte: a bound that needs no tokenising.
+  sizes.tokens = hp.level == Level::character ? count_characters(text) : text.size();
+  sizes.text_bytes = text.size();
+  memory_ = train::estimate_training_memory(sizes);
+  const double limit = memory_limit();
+  if (limit > 0 && memory_.total() > limit)
+    throw MemoryLimitError(
+        "this run would need about " + memory_.describe(hp.optimizer) + ", more than the " +
+        train::format_bytes(limit) + " allowed (--max-memory; " +
+        (options_.max_memory_bytes ? "given" : "default: this machine's memory") +
+        "); lower --hidden, --layers, --batch or --seq-len, or raise --max-memory");
 }
 
 void Trainer::set_up(const std::string& text) {

@@ -8,6 +8,7 @@
 // flags -- happens in Trainer's constructor, before anything is written, so a bad flag or a
 // failed resume never touches an existing checkpoint. Errors name the flags.
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -34,7 +35,21 @@ struct TrainOptions {
   std::size_t print_every = 50;        // a plain progress line every N steps off a terminal
   std::string out_dir = "tapegrad-lm-model";
   bool resume = false;
+  /// The largest text file read (--max-text).
+  std::uint64_t max_text_bytes = kDefaultMaxTextBytes;
+  /// The most memory a run may need, by train::estimate_training_memory (--max-memory); none:
+  /// the machine's physical memory.
+  std::optional<double> max_memory_bytes;
 };
+
+/// A run refused before it allocated anything because it would need more memory than allowed:
+/// the flags asked for it, so tapegrad-lm treats it as a usage error (exit 2).
+struct MemoryLimitError : Error {
+  using Error::Error;
+};
+
+/// The machine's physical memory in bytes (the default --max-memory).
+double machine_memory_bytes();
 
 using train::evaluate;
 
@@ -108,17 +123,22 @@ class Trainer {
   const StreamBatcher& batcher() const { return task_->batcher(); }
   std::size_t validation_tokens() const { return task_->validation_tokens(); }
   double chars_per_token() const { return chars_per_token_; }
+  /// What the run was estimated to need, checked against max_memory_bytes before building it.
+  const train::TrainingMemory& memory() const { return memory_; }
+  double memory_limit() const;
   std::optional<Evaluation> last_validation() const;
   /// ProgressPrinter's unit: "chars" or "words".
   const char* unit() const;
 
  private:
   void set_up(const std::string& text);
+  void check_memory(const Hyperparameters& hp, std::size_t vocabulary, const std::string& text);
 
   TrainOptions options_;
   std::unique_ptr<LanguageModel> lm_;
   DataIdentity data_;
   double chars_per_token_ = 1;
+  train::TrainingMemory memory_;
   std::optional<Evaluation> resumed_validation_;
   std::unique_ptr<train::LanguageModelTask> task_;
   std::unique_ptr<train::Trainer> trainer_;

@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_flag_and_value) {
   BOOST_TEST(sample_seed.code == 2);
   BOOST_TEST(
       contains(sample_seed.err, "--seed: expected an integer in 0..18446744073709551615, got '-5'"),
-      octal.err);
+      sample_seed.err);
   const Result steps = run(tmp, {"train", "--steps", "0x10"});
   BOOST_TEST(steps.code == 2);
   BOOST_TEST(contains(steps.err, "--steps: expected an integer in 1..1099511627776, got '0x10'"),
@@ -141,6 +141,39 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_flag_and_value) {
   const Result hex_lr = run(tmp, {"train", "--lr", "0x1p-3"});
   BOOST_TEST(hex_lr.code == 2);
   BOOST_TEST(contains(hex_lr.err, "--lr: expected a positive number, got '0x1p-3'"), hex_lr.err);
+
+  // Sizes that pass each range check but not together are refused before anything is
+  // allocated (they used to end in a bare std::bad_alloc), with the estimate and the limit.
+  const Result huge =
+      run(tmp, {"train", "--layers", "64", "--hidden", "2048", "--out", tmp.path("huge")});
+  BOOST_TEST(huge.code == 2);
+  BOOST_TEST(contains(huge.err, "tapegrad-lm: this run would need about "), huge.err);
+  BOOST_TEST(contains(huge.err,
+                      "allowed (--max-memory; default: this machine's memory); lower "
+                      "--hidden, --layers, --batch or --seq-len, or raise --max-memory"),
+             huge.err);
+  BOOST_TEST(!lmtest::fs::exists(tmp.path("huge")));
+  const Result wide =
+      run(tmp, {"train", "--hidden", "65536", "--batch", "1000000", "--out", tmp.path("huge")});
+  BOOST_TEST(wide.code == 2);
+  BOOST_TEST(contains(wide.err, "TiB"), wide.err);
+  const Result small = run(tmp, {"train", "--max-memory", "1M", "--out", tmp.path("huge")});
+  BOOST_TEST(small.code == 2);
+  BOOST_TEST(contains(small.err, "more than the 1.0 MiB allowed (--max-memory; given)"), small.err);
+  const Result size = run(tmp, {"train", "--max-memory", "12Q"});
+  BOOST_TEST(size.code == 2);
+  BOOST_TEST(
+      contains(size.err,
+               "--max-memory: expected a size in bytes such as 1048576, 512M or 1.5G, got '12Q'"),
+      size.err);
+  const std::string data = tmp.write("data.txt", small_text());
+  const Result text =
+      run(tmp, {"train", "--data", data, "--max-text", "100", "--out", tmp.path("huge")});
+  BOOST_TEST(text.code == 1);
+  BOOST_TEST(
+      text.err ==
+      "tapegrad-lm: '" + data +
+          "': is 680 bytes, more than the 100 bytes accepted (raise the limit with --max-text)\n");
 
   const Result lr = run(tmp, {"train", "--lr", "-0.1"});
   BOOST_TEST(lr.code == 2);

@@ -5,6 +5,7 @@
 
 #include <tapegrad/train/format.hpp>
 #include <tapegrad/train/json_fields.hpp>
+#include <tapegrad/train/optimizers.hpp>
 #include <tapegrad/train/value_error.hpp>
 
 namespace tapegrad::train {
@@ -74,20 +75,61 @@ Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::siz
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memory
+
+TrainingMemory estimate_training_memory(const TrainingSizes& s) {
+  using Net = LanguageModelNet;
+  const double floats = 4, V = double(s.vocabulary), H = double(s.hidden), L = double(s.layers),
+               B = double(s.batch), T = double(s.seq_len);
+  // Bytes kept per layer, time step, stream and hidden unit at a step's peak, from the peak
+  // resident sizes of tapegrad-lm train (one- and two-layer runs, hidden 256-1024, batch 16-128,
+  // seq-len 32-128), rounded up: every gate's pre-activation, activation and their gradients,
+  // twice over at a checkpoint step.
+  const double per_unit = s.cell == Net::Cell::rnn ? 56 : s.cell == Net::Cell::lstm ? 370 : 390;
+  TrainingMemory m;
+  const double p = Net::parameter_count_for(s.vocabulary, s.embed, s.hidden, s.layers, s.cell);
+  m.parameters = 2 * p * floats;
+  m.optimizer = double(optimizer_state_slots(s.optimizer)) * p * floats;
+  const double in = s.embed == 0 ? V : double(s.embed);
+  m.activations = L * T * B * H * per_unit   // the recurrent layers
+                  + 8 * T * B * V * floats   // logits, probabilities and their gradients, twice
+                  + 4 * T * B * in * floats  // the input rows and their gradients, twice
+                  + 4 * L * B * H * floats;  // the carried state (h and c)
+  // The text, its tokens (8 bytes each), the training and validation copies and the batcher's.
+  m.data = double(s.text_bytes) + 4 * 8 * double(s.tokens);
+  return m;
+}
+
+std::string TrainingMemory::describe(const std::string& optimizer_name) const {
+  return format_bytes(total()) + " (parameters and gradients " + format_bytes(parameters) + ", " +
+         optimizer_name + " state " + format_bytes(optimizer) + ", one step's activations " +
+         format_bytes(activations) + ", the text and its tokens " + format_bytes(data) + ")";
+}
+
+// ---------------------------------------------------------------------------------------------
 // Sampling helpers
 
 std::vector<double> next_token_logits(const LanguageModelNet& net, LanguageModelNet::State& state,
                                       const Indices& tokens) {
   if (tokens.empty()) throw Error("next_token_logits: no tokens to feed");
   NoGradGuard no_grad;
+  // The tokens are read in pieces on one reused tape, and only the last step goes through the
+  // head: memory stays that of one piece however long the text (a whole prompt on one tape
+  // with logits at every step took about 13 KB per character).
+  constexpr std::size_t kPiece = 64;
   Tape<float> tape;
   std::vector<Indices> steps;
-  for (std::int64_t t : tokens) steps.push_back(Indices{t});
-  const Var<float> logits = net.forward(tape, steps, state);
-  const Tensor<float>& v = logits.value();
-  const std::size_t vocabulary = v.shape()[1], last = v.shape()[0] - 1;
-  std::vector<double> out(vocabulary);
-  for (std::size_t i = 0; i < vocabulary; ++i) out[i] = v(last, i);
+  std::vector<double> out;
+  for (std::size_t start = 0; start < tokens.size(); start += kPiece) {
+    const std::size_t end = std::min(tokens.size(), start + kPiece);
+    steps.clear();
+    for (std::size_t t = start; t < end; ++t) steps.push_back(Indices{tokens[t]});
+    tape.clear();
+    const std::vector<Var<float>> hidden = net.recurrent(tape, steps, state);
+    if (end < tokens.size()) continue;
+    const Tensor<float>& v = net.logits(hidden.back()).value();
+    out.assign(v.begin(), v.end());
+  }
   return out;
 }
 

@@ -98,6 +98,19 @@ class CharLM : public nn::Module<T> {
   /// replaces `state` with the state after the last step.
   Var<T> forward(Tape<T>& tape, const std::vector<Indices>& steps, State& state,
                  std::vector<Var<T>>* hidden_out = nullptr) const {
+    std::vector<Var<T>> outputs = recurrent(tape, steps, state);
+    if (hidden_out) *hidden_out = outputs;
+    return logits(concat(outputs, 0));
+  }
+
+  /// The head alone: logits [rows, V] of top-layer hidden states [rows, hidden].
+  Var<T> logits(const Var<T>& hidden) const { return (*head)(hidden); }
+
+  /// The recurrent part alone: the top layer's h_t [B, hidden] for every step, with `state`
+  /// replaced by the state after the last step. Reading a prompt needs no logits but the last
+  /// step's (logits(recurrent(...).back())).
+  std::vector<Var<T>> recurrent(Tape<T>& tape, const std::vector<Indices>& steps,
+                                State& state) const {
     if (steps.empty()) throw Error("CharLM: no time steps given");
     const std::size_t batch = steps[0].size();
     if (state.h.size() != num_layers() || state.h[0].shape()[0] != batch)
@@ -145,8 +158,7 @@ class CharLM : public nn::Module<T> {
             state.h[l] = s.h.value();
             state.c[l] = s.c.value();
           });
-    if (hidden_out) *hidden_out = outputs;
-    return (*head)(concat(outputs, 0));
+    return outputs;
   }
 
   const std::size_t vocabulary_size, embedding_dim, hidden_size;

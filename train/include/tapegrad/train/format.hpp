@@ -17,4 +17,7 @@ std::string format_duration(double seconds);
 /// "850", "24.1k", "1.20M" (a rate for a progress line).
 std::string format_rate(double per_second);
 
+/// "512 bytes", "3.5 KiB", "1.2 MiB", "34.3 GiB", "1.5 TiB" (binary units, as memory is sold).
+std::string format_bytes(double bytes);
+
 }  // namespace tapegrad::train

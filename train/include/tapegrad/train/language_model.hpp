@@ -57,6 +57,31 @@ std::int64_t draw_token(const std::vector<double>& logits, double temperature, s
 // ---------------------------------------------------------------------------------------------
 // Training
 
+/// The sizes that decide how much memory training takes.
+struct TrainingSizes {
+  std::size_t vocabulary = 0, embed = 0, hidden = 0, layers = 0;
+  LanguageModelNet::Cell cell = LanguageModelNet::Cell::lstm;
+  std::string optimizer = "adam";
+  std::size_t batch = 0, seq_len = 0;
+  std::size_t tokens = 0, text_bytes = 0;  // of the whole text (training and validation)
+};
+
+/// The peak memory of training a LanguageModelNet with a LanguageModelTask, estimated from the
+/// sizes alone, so that a program can refuse a run that cannot fit before it allocates any of
+/// it. In double, so absurd sizes do not wrap. The coefficients are the peak resident sizes
+/// measured for each cell (the README's memory table; the peak is at a checkpoint, when the
+/// gradient diagnostic records the last step again beside the step's own tape).
+struct TrainingMemory {
+  double parameters = 0;   // values and gradients
+  double optimizer = 0;    // the optimiser's state
+  double activations = 0;  // the tapes of a step at their peak, and the carried state
+  double data = 0;         // the text and its token indices
+  double total() const { return parameters + optimizer + activations + data; }
+  /// "34.3 GiB (parameters and gradients 8.0 GiB, adam state 16.0 GiB, ...)".
+  std::string describe(const std::string& optimizer_name) const;
+};
+TrainingMemory estimate_training_memory(const TrainingSizes& sizes);
+
 /// The checkpoint names of a carried state's tensors: "carried.h.<layer>", "carried.c.<layer>".
 std::vector<std::pair<std::string, Tensor<float>*>> carried_state_tensors(
     LanguageModelNet::State& state);
