@@ -20,16 +20,19 @@ bool no_space_after(const std::string& s) { return s == "(" || s == "[" || s == 
 
 }  // namespace
 
+std::string Detokenizer::next(std::int64_t token) {
+  const std::string s = vocabulary_.decode(Indices{token});
+  if (vocabulary_.level() == Level::character) return s;
+  const bool space = !first_ && !no_space_before(s) && !no_space_after(previous_);
+  first_ = false;
+  previous_ = s;
+  return space ? " " + s : s;
+}
+
 std::string detokenize(const Vocabulary& vocabulary, const Indices& tokens) {
-  if (vocabulary.level() == Level::character) return vocabulary.decode(tokens);
+  Detokenizer d(vocabulary);
   std::string out;
-  std::string previous;
-  for (std::size_t k = 0; k < tokens.size(); ++k) {
-    const std::string s = vocabulary.decode(Indices{tokens[k]});
-    if (k > 0 && !no_space_before(s) && !no_space_after(previous)) out += ' ';
-    out += s;
-    previous = s;
-  }
+  for (std::int64_t t : tokens) out += d.next(t);
   return out;
 }
 
@@ -67,7 +70,8 @@ Completion complete(const LanguageModel& lm, const std::string& text, std::size_
   return out;
 }
 
-std::string sample(const LanguageModel& lm, const SampleOptions& o) {
+void sample(const LanguageModel& lm, const SampleOptions& o,
+            const std::function<void(const std::string& piece)>& emit) {
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
     throw Error(
         "sample: --temperature must be a number >= 0 (0 picks the most likely token), "
@@ -85,17 +89,22 @@ std::string sample(const LanguageModel& lm, const SampleOptions& o) {
   if (prime.empty())
     throw Error("sample: --prime '" + o.prime + "' holds no " + v.unit() + "; give at least one");
 
+  Detokenizer text(v);
+  if (!o.prime.empty())
+    for (std::int64_t t : prime) emit(text.next(t));
   Model::State state = lm.net->zero_state(1);
   std::vector<double> logits = train::next_token_logits(*lm.net, state, prime);
-  Indices drawn;
   for (std::size_t n = 0; n < o.length; ++n) {
     const std::int64_t next = train::draw_token(logits, o.temperature, o.top_k, rng);
-    drawn.push_back(next);
-    logits = train::next_token_logits(*lm.net, state, Indices{next});
+    emit(text.next(next));
+    if (n + 1 < o.length) logits = train::next_token_logits(*lm.net, state, Indices{next});
   }
-  Indices all = o.prime.empty() ? Indices{} : prime;
-  all.insert(all.end(), drawn.begin(), drawn.end());
-  return detokenize(v, all);
+}
+
+std::string sample(const LanguageModel& lm, const SampleOptions& o) {
+  std::string out;
+  sample(lm, o, [&](const std::string& piece) { out += piece; });
+  return out;
 }
 
 Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,

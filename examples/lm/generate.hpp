@@ -3,6 +3,7 @@
 // drawn one token at a time (sample), and the loss on a file (eval). The numbers come from the
 // training library's sampling helpers and evaluate(); this layer reads and writes text.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,11 @@ struct SampleOptions {
   std::uint64_t seed = 1;
 };
 /// The prime followed by `length` drawn tokens, as text (word level is re-spaced: no space
-/// before closing punctuation).
+/// before closing punctuation), handed to `emit` piece by piece as each token is drawn (the
+/// prime first), so that a long sample shows as it is made and nothing accumulates.
+void sample(const LanguageModel& lm, const SampleOptions& options,
+            const std::function<void(const std::string& piece)>& emit);
+/// The same, collected into one string.
 std::string sample(const LanguageModel& lm, const SampleOptions& options);
 
 /// The loss of the model on a text file (its vocabulary; at character level an unknown
@@ -57,5 +62,18 @@ Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
 /// Word-level tokens joined as text: single spaces, none before closing punctuation or after
 /// opening brackets. Character level: concatenation.
 std::string detokenize(const Vocabulary& vocabulary, const Indices& tokens);
+
+/// detokenize one token at a time: each call returns the token's text with the space that goes
+/// before it, so the pieces concatenate to detokenize() of all the tokens.
+class Detokenizer {
+ public:
+  explicit Detokenizer(const Vocabulary& vocabulary) : vocabulary_(vocabulary) {}
+  std::string next(std::int64_t token);
+
+ private:
+  const Vocabulary& vocabulary_;
+  bool first_ = true;
+  std::string previous_;
+};
 
 }  // namespace tapegrad::lm

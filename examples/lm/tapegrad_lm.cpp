@@ -283,7 +283,13 @@ int run_sample(const std::string& dir, const SampleOptions& o) {
   const Prompt prompt = read_prompt(m.lm->vocabulary, o.prime);
   for (const std::string& w : prompt.unknown_words)
     std::fprintf(stderr, "note: '%s' is not in the model's vocabulary; read as <unk>\n", w.c_str());
-  std::printf("%s\n", sample(*m.lm, o).c_str());
+  // Each token as it is drawn: a long sample shows as it is made, and a reader that stops
+  // early (| head) stops the program.
+  sample(*m.lm, o, [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  });
+  std::printf("\n");
   return 0;
 }
 

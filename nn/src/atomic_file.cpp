@@ -1,6 +1,7 @@
 #include "tapegrad/nn/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,6 +67,29 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   AtomicFile file("write_file_atomically: " + path, path);
   file.write(content);
   file.commit();
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::size_t mark = name.rfind(".tmp-");
+    if (mark == std::string::npos || mark == 0) continue;
+    const std::string digits = name.substr(mark + 5);
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    // kill(pid, 0) delivers nothing; ESRCH says no such process. EPERM means it runs as
+    // someone else: keep its file.
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code gone;
+    if (it->is_regular_file(gone) && fs::remove(it->path(), gone))
+      removed.push_back(it->path().string());
+  }
+  return removed;
 }
 
 }  // namespace tapegrad::nn

@@ -117,6 +117,38 @@ BOOST_AUTO_TEST_CASE(sampling_is_seeded_and_temperature_zero_is_greedy) {
   BOOST_TEST(m.lm->vocabulary.encode(unprimed).size() == 30u);
 }
 
+BOOST_AUTO_TEST_CASE(a_sample_is_handed_out_token_by_token_as_it_is_drawn) {
+  // sample used to print nothing until it had generated everything.
+  CharModel m;
+  SampleOptions s;
+  s.prime = "the ";
+  s.length = 40;
+  s.seed = 3;
+  std::vector<std::string> pieces;
+  sample(*m.lm, s, [&](const std::string& piece) { pieces.push_back(piece); });
+  BOOST_TEST(pieces.size() == 44u);  // the prime's 4 characters, then one piece per draw
+  std::string joined;
+  for (const std::string& p : pieces) joined += p;
+  BOOST_TEST(joined == sample(*m.lm, s));
+  // The pieces come while drawing: a reader that stops after three stops the generation.
+  int seen = 0;
+  struct Enough {};
+  BOOST_CHECK_THROW(sample(*m.lm, s,
+                           [&](const std::string&) {
+                             if (++seen == 3) throw Enough{};
+                           }),
+                    Enough);
+  BOOST_TEST(seen == 3);
+
+  // Word level: the pieces carry their spaces, so they join to the detokenized text.
+  const Vocabulary words = Vocabulary::build("the king sits on the throne .", Level::word);
+  Detokenizer d(words);
+  std::string text;
+  for (const char* w : {"the", "king", "sits", "on", "the", "throne", "."})
+    text += d.next(*words.find(w));
+  BOOST_TEST(text == "the king sits on the throne.");
+}
+
 BOOST_AUTO_TEST_CASE(low_temperature_concentrates_the_draws) {
   // At temperature 0.1 nearly every draw is the most likely symbol; at 3 most are not.
   const LanguageModel& lm = builtin_word_model();

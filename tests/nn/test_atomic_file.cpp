@@ -1,6 +1,7 @@
 // The one atomic file writer (temp + fsync + rename): a written file holds exactly the content,
 // and every failure -- before the rename or at it -- leaves the previous file intact and no
 // temporary file behind.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -77,6 +78,25 @@ BOOST_AUTO_TEST_CASE(a_missing_directory_is_an_error_naming_the_temporary_file) 
   BOOST_TEST(testsupport::error_of([&] { nn::write_file_atomically(path, "<svg/>"); }) ==
              "write_file_atomically: " + path + ": cannot create " + path + ".tmp-" +
                  std::to_string(::getpid()) + ": No such file or directory");
+}
+
+BOOST_AUTO_TEST_CASE(stale_temporaries_of_dead_writers_are_removed_and_no_others) {
+  testsupport::ScratchDir tmp("atomic_file");
+  // A process that has exited and been reaped: its pid names no process now (until reused,
+  // when its file is kept, which is safe).
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const std::string dead = tmp.write("checkpoint.npz.tmp-" + std::to_string(child), "half");
+  const std::string mine = tmp.write("log.csv.tmp-" + std::to_string(::getpid()), "writing");
+  const std::string running = tmp.write("plot.svg.tmp-1", "init's");  // pid 1 always runs
+  const std::string other = tmp.write("notes.tmp-abc", "not ours");
+  const std::string bare = tmp.write(".tmp-" + std::to_string(child), "no name before");
+  BOOST_TEST(nn::remove_stale_temporaries(tmp.dir.string()) == std::vector<std::string>{dead},
+             boost::test_tools::per_element());
+  BOOST_TEST(!fs::exists(dead));
+  for (const std::string& kept : {mine, running, other, bare}) BOOST_TEST(fs::exists(kept), kept);
+  BOOST_TEST(nn::remove_stale_temporaries(tmp.path("missing")).empty());  // no error
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -198,6 +198,7 @@ void Trainer::resume(const json& meta) {
   progress_.max_steps = options_.max_steps;
   progress_.max_seconds = options_.max_seconds;
   history_ = std::move(history);
+  saved_step_ = progress_.step;
   owns_checkpoint_ = true;
 }
 
@@ -220,12 +221,16 @@ StepResult Trainer::step() {
   tape_.clear();
   const Var<float> loss = task_.training_loss(tape_);
   const float value = loss.item();
-  if (!std::isfinite(value))
-    throw Error(
-        "step " + std::to_string(progress_.step + 1) + ": the training loss is " +
-        format_number(value) + " (the run diverged; a lower learning rate or clipping may help)" +
-        (options_.out_dir.empty() ? std::string()
-                                  : "; the last checkpoint in '" + options_.out_dir + "' is kept"));
+  if (!std::isfinite(value)) {
+    std::string kept;  // what the user still has
+    if (!options_.out_dir.empty() && options_.hooks.write_files)
+      kept = owns_checkpoint_ ? "; the checkpoint of step " + std::to_string(saved_step_) +
+                                    " in '" + options_.out_dir + "' is kept"
+                              : "; no checkpoint had been written yet";
+    throw Error("step " + std::to_string(progress_.step + 1) + ": the training loss is " +
+                format_number(value) +
+                " (the run diverged; a lower learning rate or clipping may help)" + kept);
+  }
   tape_.backward(loss);
   task_.after_backward();
 
@@ -266,6 +271,10 @@ void Trainer::save() {
   if (ec || !fs::is_directory(options_.out_dir))
     throw Error("cannot create the output directory '" + options_.out_dir +
                 "': " + (ec ? ec.message() : "a file of that name exists"));
+  if (!swept_temporaries_) {  // once a session: what a killed run left half-written
+    removed_temporaries_ = nn::remove_stale_temporaries(options_.out_dir);
+    swept_temporaries_ = true;
+  }
   json metadata = options_.metadata.is_object() ? options_.metadata : json::object();
   metadata["progress"] = to_json(progress_);
   metadata["history"] = to_json(history_);
@@ -279,6 +288,7 @@ void Trainer::save() {
   nn::save_checkpoint(checkpoint_path(options_.out_dir), model_, metadata, tensors);
   nn::write_file_atomically((fs::path(options_.out_dir) / "log.csv").string(), log_csv(history_));
   owns_checkpoint_ = true;
+  saved_step_ = progress_.step;
   if (options_.on_checkpoint) options_.on_checkpoint();
 }
 

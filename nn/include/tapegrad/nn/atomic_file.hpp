@@ -7,6 +7,7 @@
 // Two threads of one process must not write the same path at once: they would share the
 // temporary name.
 #include <string>
+#include <vector>
 
 namespace tapegrad::nn {
 
@@ -38,5 +39,11 @@ class AtomicFile {
 
 /// Replaces the file at `path` with `content` through an AtomicFile.
 void write_file_atomically(const std::string& path, const std::string& content);
+
+/// Removes what killed writers left in `dir`: "<name>.tmp-<pid>" files whose process no longer
+/// runs (a kill -9 between creating and renaming leaves one; the destructor never ran). Files of
+/// this process and of running processes are kept, since they may be mid-write; so is anything
+/// else. Best effort: a file that cannot be removed stays. Returns the paths removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 }  // namespace tapegrad::nn

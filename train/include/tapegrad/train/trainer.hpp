@@ -152,6 +152,8 @@ class Trainer {
   /// The task's validation loss, recorded in the history (nullopt when it has none).
   std::optional<double> validate();
   /// Writes the checkpoint and log.csv (when this process writes files), then on_checkpoint.
+  /// The first save of a session also removes the temporary files a killed run left in
+  /// out_dir (nn::remove_stale_temporaries; removed_temporaries() lists them).
   /// A checkpoint already in out_dir is never replaced by a run that did not resume() it (nor
   /// write it): that is a ValueError naming {out_dir}, raised by run() before the first step.
   void save();
@@ -168,6 +170,8 @@ class Trainer {
   const History& history() const { return history_; }
   const TrainerOptions& options() const { return options_; }
   Report report() const;
+  /// The stale temporary files the first save() removed from out_dir.
+  const std::vector<std::string>& removed_temporaries() const { return removed_temporaries_; }
 
  private:
   nn::Module<float>& model_;
@@ -183,6 +187,9 @@ class Trainer {
   double session_seconds_ = 0;
   bool validated_last_step_ = false;
   bool owns_checkpoint_ = false;  // resumed from, or written by, this Trainer
+  std::size_t saved_step_ = 0;    // the step of that checkpoint
+  bool swept_temporaries_ = false;
+  std::vector<std::string> removed_temporaries_;
   void check_checkpoint_is_ours() const;
 };
 
