@@ -147,6 +147,10 @@ Npy parse_npy(const std::string& where, const std::string& entry, const unsigned
   const std::size_t end = shape.find(')');
   if (shape[0] != '(' || end == std::string::npos) bad("unreadable 'shape'");
   std::size_t count = 1;  // elements; kept <= n so that count * 8 cannot overflow
+  // The product of the nonzero dimensions: an empty array's other dimensions are not bounded by
+  // its bytes, but they still set its strides, which must not overflow.
+  constexpr std::size_t kMaxSpan = std::size_t(1) << 40;
+  std::size_t span = 1;
   for (std::size_t i = 1; i < end;) {
     if (shape[i] == ' ' || shape[i] == ',') {
       ++i;
@@ -157,6 +161,9 @@ Npy parse_npy(const std::string& where, const std::string& entry, const unsigned
       dim = dim * 10 + std::size_t(shape[i] - '0');
     if (digits == 0 || (i < end && shape[i] != ',' && shape[i] != ' ')) bad("unreadable 'shape'");
     if (dim != 0 && count > n / dim) bad("its shape needs more bytes than the entry has");
+    if (dim != 0 && span > kMaxSpan / dim)
+      bad("its dimensions multiply past 2^40 (even with a 0 among them)");
+    if (dim != 0) span *= dim;
     count *= dim;
     out.shape.push_back(dim);
   }

@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include <boost/crc.hpp>
 #include <boost/test/unit_test.hpp>
 #include <tapegrad/nn/nn.hpp>
 
@@ -505,6 +506,42 @@ BOOST_AUTO_TEST_CASE(garbage_empty_missing_and_directory_paths_are_rejected) {
   BOOST_REQUIRE(::mkfifo(path("fifo.npz").c_str(), 0600) == 0);
   check_rejected(path("fifo.npz"), m,
                  {path("fifo.npz") + ": is a FIFO (named pipe), not a regular file"});
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_array_with_huge_dimensions_is_rejected) {
+  // The 'empty' parameter [0, 2] rewritten as (0, 99999999999999, 99999999999999) in the space
+  // its header pads with, and the CRCs made to match: no bytes are needed for 0 elements, but
+  // the strides of such an array overflow. Found by fuzz_checkpoint's first run (UBSan).
+  TinyNet<float> m(3, 2);
+  nn::save_checkpoint(path("huge.npz"), m);
+  std::string file = read_bytes(path("huge.npz"));
+  const std::string entry = "empty.npy";
+  std::size_t at = file.find("PK\3\4");
+  while (file.compare(at + 30, entry.size(), entry) != 0) at = file.find("PK\3\4", at + 4);
+  const auto u32 = [&](std::size_t p) {
+    std::uint32_t v;
+    std::memcpy(&v, file.data() + p, 4);
+    return v;
+  };
+  const std::size_t data = at + 30 + entry.size(), size = u32(at + 18);
+  const std::string old_shape = "(0, 2), }", new_shape = "(0, 99999999999999, 99999999999999), }";
+  const std::size_t shape = file.find(old_shape, data);
+  BOOST_REQUIRE(shape < data + size);
+  BOOST_REQUIRE(file.find_first_not_of(' ', shape + old_shape.size()) >=
+                shape + new_shape.size());  // room in the padding
+  file.replace(shape, new_shape.size(), new_shape);
+  boost::crc_32_type crc;
+  crc.process_bytes(file.data() + data, size);
+  const std::uint32_t sum = crc.checksum();
+  std::memcpy(&file[at + 14], &sum, 4);  // the local header's CRC
+  for (std::size_t c = file.find("PK\1\2"); c != std::string::npos;
+       c = file.find("PK\1\2", c + 4))  // and its central directory record's
+    if (file.compare(c + 46, entry.size(), entry) == 0) std::memcpy(&file[c + 16], &sum, 4);
+  write_bytes(path("huge.npz"), file);
+  check_rejected(path("huge.npz"), m,
+                 {"entry 'empty.npy' is not a valid .npy array (its dimensions multiply past "
+                  "2^40 (even with a 0 among them))"});
+  BOOST_CHECK_THROW(nn::read_checkpoint(path("huge.npz")), Error);
 }
 
 BOOST_AUTO_TEST_CASE(mismatched_models_are_rejected_and_left_unchanged) {
