@@ -243,7 +243,10 @@ def make_checkpoints(real):
     meta_variant("metadata-lists-tensor-twice.npz", parameters=["weight", "bias", "bias"])
     meta_variant("metadata-parameter-listed-as-number.npz", parameters=["weight", 7])
     meta_variant("metadata-extra-not-a-list.npz", extra="extra")
-    meta_variant("metadata-user-deeply-nested.npz", user=json.loads("[" * 200 + "]" * 200))
+    nested = json.loads(linear_checkpoint()[-1].data)
+    nested["user"] = json.loads("[" * 200 + "]" * 200)
+    entries_variant("metadata-user-deeply-nested.npz",
+                    lambda e: e.__setitem__(-1, Entry("metadata.json", json.dumps(nested))))
 
 
 def make_npys():
