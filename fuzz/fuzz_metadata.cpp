@@ -35,9 +35,10 @@ void check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
-// The parsers, in load_model_dir's order, each tried on its own part so that one bad part does
-// not hide the others. The one place to change when lm::parse_model_dir_metadata replaces them.
+// lm::parse_model_dir_metadata, what load_model_dir reads the metadata with, and before it
+// each parser it calls tried on its own part, so that one bad part does not hide the others.
 void parse_metadata(const json& meta) {
+  attempt([&] { lm::parse_model_dir_metadata(meta); });
   attempt([&] {
     const json hp = lm::Hyperparameters::from_json(meta.value("hyperparameters", json())).to_json();
     check(lm::Hyperparameters::from_json(hp).to_json() == hp);
