@@ -217,19 +217,25 @@ Vocabulary::Vocabulary(Level level, std::vector<std::string> symbols)
 
 Vocabulary Vocabulary::build(const std::string& text, Level level, std::size_t min_count) {
   if (level == Level::character) {
-    // One bit per possible code point (136 KiB): a sorted result without a set. The scan
-    // visits 64 code points a word and only the set bits, not all 1.1 million of them.
-    std::vector<std::uint64_t> seen(0x110000 / 64, 0);
+    // One bit per code point, a Unicode plane (65536 code points, 8 KiB) at a time, allocated
+    // when the text first uses it: a sorted result without a set, and a scan of only the planes
+    // used (most texts: one), 64 code points a word.
+    constexpr std::size_t kPlaneWords = 65536 / 64;
+    std::vector<std::vector<std::uint64_t>> planes(17);
     std::size_t pos = 0;
     while (pos < text.size()) {
       const CodePoint cp = decode_at(text, pos, "Vocabulary::build");
-      seen[cp.value / 64] |= std::uint64_t(1) << (cp.value % 64);
+      std::vector<std::uint64_t>& plane = planes[cp.value >> 16];
+      if (plane.empty()) plane.assign(kPlaneWords, 0);
+      plane[(cp.value & 0xFFFF) / 64] |= std::uint64_t(1) << (cp.value % 64);
       pos += cp.length;
     }
     std::vector<std::string> symbols;
-    for (std::size_t w = 0; w < seen.size(); ++w)
-      for (std::uint64_t bits = seen[w]; bits != 0; bits &= bits - 1)
-        symbols.push_back(encode_utf8(char32_t(w * 64 + std::size_t(__builtin_ctzll(bits)))));
+    for (std::size_t p = 0; p < planes.size(); ++p)
+      for (std::size_t w = 0; w < planes[p].size(); ++w)
+        for (std::uint64_t bits = planes[p][w]; bits != 0; bits &= bits - 1)
+          symbols.push_back(
+              encode_utf8(char32_t((p << 16) + w * 64 + std::size_t(__builtin_ctzll(bits)))));
     if (symbols.empty()) throw Error("Vocabulary::build: the text is empty");
     return Vocabulary(Level::character, std::move(symbols));
   }

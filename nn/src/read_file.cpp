@@ -59,11 +59,14 @@ std::string read_regular_file(const std::string& where, const std::string& path,
   // read early.
   bytes.reserve(std::size_t(std::min<std::uint64_t>(size, 64 * kPiece)));
   for (;;) {
-    // The file may grow while it is read: never past the limit (one byte more tells).
+    // Pieces of what fstat promised, then small reads until end of file, since the file may
+    // have grown; never past the limit (one byte more tells).
+    const std::uint64_t promised = size > bytes.size() ? size - bytes.size() : 0;
     const std::uint64_t room = max_bytes + 1 - std::min<std::uint64_t>(bytes.size(), max_bytes);
-    const std::size_t want = std::size_t(std::min<std::uint64_t>(kPiece, room));
+    const std::size_t want = std::size_t(std::min<std::uint64_t>(
+        promised > 0 ? std::min<std::uint64_t>(kPiece, promised) : 4096, room));
     const std::size_t at = bytes.size();
-    bytes.resize(at + want);
+    bytes.resize(at + want);  // zero-fills only what this read may fill
     const ssize_t k = ::read(in.fd, bytes.data() + at, want);
     if (k < 0 && errno == EINTR) {
       bytes.resize(at);
