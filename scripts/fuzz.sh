@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh                      every target for 60 s, one after another
 #   scripts/fuzz.sh --time 600 npy text  the named targets for 10 minutes each
 #   scripts/fuzz.sh --runs 1000000       stop each after a million inputs instead of a time
+#   scripts/fuzz.sh --runs 10000000 --time 3600   whichever comes first (the README's long run)
 #   scripts/fuzz.sh --jobs 2             two targets at once (one core each)
 #
 # Targets: checkpoint npy model_dir metadata text (see fuzz/README.md). The fuzzer works on a
@@ -20,10 +21,10 @@ usage() {
 }
 
 all_targets=(checkpoint npy model_dir metadata text)
-seconds=60 runs="" jobs=1 targets=()
+seconds=60 time_given=0 runs="" jobs=1 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --time) seconds="${2:?--time needs SECONDS}"; shift 2 ;;
+    --time) seconds="${2:?--time needs SECONDS}"; time_given=1; shift 2 ;;
     --runs) runs="${2:?--runs needs N}"; shift 2 ;;
     --jobs) jobs="${2:?--jobs needs N}"; shift 2 ;;
     -h | --help) usage ;;
@@ -117,8 +118,10 @@ fuzz_target() {
     fi
   done < <(grep -E '^[a-z_]+/' fuzz/known-findings.txt || true)
 
-  local limit=(-max_total_time="$seconds")
-  [ -n "$runs" ] && limit=(-runs="$runs")
+  # --runs alone: that many inputs; with --time too, whichever comes first.
+  local limit=()
+  [ -n "$runs" ] && limit+=(-runs="$runs")
+  [ -z "$runs" ] || [ "$time_given" = 1 ] && limit+=(-max_total_time="$seconds")
   local dict=()
   [ -f "$(dictionary "$t")" ] && dict=(-dict="$(dictionary "$t")")
   local command=("$build/fuzz/fuzz_$t" "${limit[@]}" -max_len="$(max_len "$t")" -timeout=10
