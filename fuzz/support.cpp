@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <tapegrad/nn/checkpoint.hpp>
+
 namespace tapegrad_fuzz {
 namespace {
 
@@ -171,6 +173,21 @@ std::string make_stored_zip(const std::vector<ZipEntry>& entries) {
   put32(end, static_cast<std::uint32_t>(body.size()));
   put16(end, 0);
   return body + directory + end;
+}
+
+void read_without_model(const std::string& path) {
+  try {
+    tapegrad::nn::read_checkpoint_index(path);
+  } catch (const tapegrad::Error&) {
+  }
+  try {
+    tapegrad::nn::read_checkpoint_metadata(path);
+  } catch (const tapegrad::Error&) {
+  }
+  try {
+    tapegrad::nn::read_checkpoint(path);
+  } catch (const tapegrad::Error&) {
+  }
 }
 
 }  // namespace tapegrad_fuzz

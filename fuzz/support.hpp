@@ -38,4 +38,8 @@ struct ZipEntry {
 };
 std::string make_stored_zip(const std::vector<ZipEntry>& entries);
 
+/// Reads the checkpoint at `path` with each reader that needs no model (read_checkpoint_index,
+/// read_checkpoint_metadata, read_checkpoint); a tapegrad::Error from any is expected.
+void read_without_model(const std::string& path);
+
 }  // namespace tapegrad_fuzz

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tapegrad builds against. Idempotent: packages already present
-# are not touched, and apt is not called at all when nothing is missing.
+# Installs the Debian 12 packages tapegrad builds against, and any packages named as arguments.
+# Idempotent: packages already present are not touched, and apt is not called at all when
+# nothing is missing.
 #
 # OpenBLAS and xsimd are named explicitly: a fresh Debian image may carry only the netlib
 # reference BLAS (15-18x slower sgemm), and libxtensor-dev only *recommends* xsimd.
@@ -10,6 +11,7 @@ packages=(
   cmake g++ make
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   libboost-test-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev python3-numpy
+  "$@"  # what a script needs besides: scripts/fuzz.sh adds clang and its runtimes
 )
 
 missing=()
