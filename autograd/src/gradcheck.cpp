@@ -8,10 +8,11 @@
 namespace tapegrad {
 namespace {
 
-// The scalar L = sum(f(x) * r), recorded without gradient bookkeeping.
+// The scalar L = sum(f(x) * r). Recorded with gradients on, as the analytic pass records it:
+// an op that behaves differently without them (dropout is the identity under NoGradGuard) must
+// be measured as the function the backward pass differentiates.
 double projected_loss(const std::function<Var<double>(Tape<double>&)>& f, Tape<double>& tape,
                       const Tensor<double>& r) {
-  NoGradGuard no_grad;
   tape.clear();
   const Tensor<double>& y = f(tape).value();
   if (y.shape() != r.shape())

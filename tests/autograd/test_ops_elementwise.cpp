@@ -212,6 +212,17 @@ TAPEGRAD_GRADIENT_TEST(pow_gradient, "pow") {
   }
 }
 
+TAPEGRAD_GRADIENT_TEST(dropout_gradient, "dropout") {
+  // A fixed seed fixes the mask: the op is then linear in x and central differences see the
+  // same function the backward pass differentiates.
+  for (double p : {0.2, 0.5, 0.9}) {
+    BOOST_TEST_CONTEXT("p " << p) {
+      check_unary(
+          "dropout", [p](const Var<double>& x) { return dropout(x, p, 977); }, uniform(-2, 2));
+    }
+  }
+}
+
 TAPEGRAD_GRADIENT_TEST(sqrt_gradient, "sqrt") {
   check_unary(
       "sqrt", [](const Var<double>& x) { return sqrt(x); }, uniform(0.5, 2.0));
@@ -601,6 +612,107 @@ BOOST_AUTO_TEST_CASE(relu_passes_nan_through) {
   BOOST_TEST(std::isnan(y.value()(0)));
   BOOST_TEST(y.value()(1) == 0.0);
   BOOST_TEST(y.value()(2) == 2.0);
+}
+
+// ---- dropout ----
+
+BOOST_AUTO_TEST_CASE(dropout_keeps_each_element_with_probability_one_minus_p_scaled_up) {
+  // Every kept element is x * (1 / (1 - p)), every other one 0, and about 1 - p are kept.
+  const double p = 0.3;
+  const std::size_t n = 20000;
+  std::mt19937_64 rng(5);
+  const Tensor<double> x = random_tensor({n}, rng, 0.5, 2.0);
+  Tape<double> tape;
+  Var<double> y = dropout(tape.leaf(x), p, 123);
+  std::size_t kept = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const double v = y.value()(k);
+    if (v != 0) {
+      ++kept;
+      BOOST_TEST(v == x(k) * (1 / (1 - p)), "element " << k);
+    }
+  }
+  // Binomial(20000, 0.7): standard deviation 65 elements; 6 of them is 0.0195.
+  BOOST_TEST(std::fabs(double(kept) / n - (1 - p)) < 0.02, kept << " of " << n << " kept");
+}
+
+BOOST_AUTO_TEST_CASE(dropout_output_has_the_input_as_its_expected_value) {
+  // E[y_k] = x_k: averaged over 2000 seeds, every element is its input to within sampling
+  // error (y_k / x_k is 0 or 1 / (1 - p): standard deviation sqrt(p / (1 - p)) = 0.655 for
+  // p = 0.3, so 0.015 after 2000 draws; the bound is 5 of those), and so is the grand mean.
+  const double p = 0.3;
+  const Tensor<double> x = {-2.0, -0.5, 0.25, 1.0, 3.0, 7.5};
+  std::vector<double> total(x.size(), 0.0);
+  const int draws = 2000;
+  for (int seed = 0; seed < draws; ++seed) {
+    Tape<double> tape;
+    Var<double> y = dropout(tape.leaf(x), p, std::uint64_t(seed));
+    for (std::size_t k = 0; k < x.size(); ++k) total[k] += y.value()(k);
+  }
+  double grand = 0;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    const double ratio = total[k] / draws / x(k);
+    BOOST_TEST(std::fabs(ratio - 1) < 5 * 0.015, "element " << k << ": E[y] / x = " << ratio);
+    grand += ratio / double(x.size());
+  }
+  BOOST_TEST(std::fabs(grand - 1) < 5 * 0.015 / std::sqrt(6.0), "mean E[y] / x = " << grand);
+}
+
+BOOST_AUTO_TEST_CASE(dropout_masks_differ_between_seeds_and_are_uncorrelated_within_one) {
+  // Successive seeds (a generator's successive draws) must not give related masks, nor must
+  // neighbouring elements of one mask be related: both would make dropout drop in patterns.
+  const std::size_t n = 20000;
+  Tape<double> tape;
+  Var<double> x = tape.leaf(full<double>({n}, 1.0));
+  const Tensor<double> a = dropout(x, 0.5, 1000).value(), b = dropout(x, 0.5, 1001).value();
+  std::size_t same = 0, same_neighbour = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    same += (a(k) != 0) == (b(k) != 0);
+    if (k + 1 < n) same_neighbour += (a(k) != 0) == (a(k + 1) != 0);
+  }
+  // Independent fair coins agree half the time: 0.5 +- 0.0035 (1 sigma) over 20000.
+  BOOST_TEST(std::fabs(double(same) / n - 0.5) < 0.025, same << " agreements between seeds");
+  BOOST_TEST(std::fabs(double(same_neighbour) / n - 0.5) < 0.025,
+             same_neighbour << " agreements between neighbours");
+}
+
+BOOST_AUTO_TEST_CASE(dropout_gradient_is_the_mask_scaled) {
+  // d sum(y) / dx_k = m_k / (1 - p): 1 / (1 - p) where the output kept x_k, 0 where it dropped
+  // it. With a zero input the output cannot show the mask, yet the gradient must.
+  const double p = 0.25;
+  Tape<double> tape;
+  const Tensor<double> values = {1.0, -2.0, 0.5, 3.0, -1.0, 2.0, 4.0, -0.5, 1.5, 2.5};
+  Var<double> x = tape.leaf(values);
+  Var<double> y = dropout(x, p, 42);
+  tape.backward(sum(y));
+  Tape<double> zeros_tape;
+  Var<double> z = zeros_tape.leaf(full<double>({values.size()}, 0.0));
+  zeros_tape.backward(sum(dropout(z, p, 42)));
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    const double expected = y.value()(k) != 0 ? 1 / (1 - p) : 0.0;
+    BOOST_TEST(x.grad()(k) == expected, "element " << k);
+    BOOST_TEST(z.grad()(k) == expected, "zero input, element " << k);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(dropout_is_the_identity_for_p_zero_and_without_gradients) {
+  Tape<double> tape;
+  Var<double> x = tape.leaf(Tensor<double>{1.0, 2.0, 3.0});
+  const std::size_t before = tape.size();
+  BOOST_TEST(dropout(x, 0.0, 7).index() == x.index());
+  {
+    NoGradGuard no_grad;
+    BOOST_TEST(dropout(x, 0.9, 7).index() == x.index());
+  }
+  BOOST_TEST(tape.size() == before, "nothing recorded");
+  BOOST_TEST(dropout(x, 0.9, 7).index() != x.index(), "with gradients on it drops");
+}
+
+BOOST_AUTO_TEST_CASE(dropout_refuses_a_probability_outside_zero_to_one) {
+  Tape<double> tape;
+  Var<double> x = tape.leaf(Tensor<double>{1.0});
+  for (double p : {1.0, -0.1, 1.5, std::nan("")})
+    BOOST_CHECK_EXCEPTION(dropout(x, p, 1), Error, message_has("expected a probability in [0, 1)"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -93,6 +93,8 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
   if (op == "square") return tapegrad::square(in.at(0));
   if (op == "pow") return tapegrad::pow(in.at(0), a.at("exponent").get<T>());
   if (op == "sqrt") return tapegrad::sqrt(in.at(0));
+  if (op == "dropout")
+    return tapegrad::dropout(in.at(0), a.at("p").get<double>(), a.at("seed").get<std::uint64_t>());
   if (op == "matmul") return tapegrad::matmul(in.at(0), in.at(1));
   if (op == "linear")
     return in.size() == 2 ? tapegrad::linear(in.at(0), in.at(1))

@@ -1,6 +1,10 @@
 #pragma once
 // Element-wise ops. Each struct: forward, then its vector-Jacobian product.
 // Binary ops broadcast (NumPy rules); accumulate_grad sums gradients back to each input's shape.
+#include <cmath>
+#include <cstdint>
+#include <string>
+
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
@@ -336,6 +340,53 @@ struct Sqrt {
 };
 TAPEGRAD_BUILTIN_OP(Sqrt);
 
+// Inverted dropout. The mask is not stored: element k is kept when a hash of (seed, k) --
+// splitmix64's finaliser over seed + (k + 1) * 2^64/phi, a bijection, so neighbouring elements
+// get unrelated bits -- taken as a 53-bit fraction u_k in [0, 1) is >= p. Forward and backward
+// recompute it, so the mask costs no memory on the tape, and one seed fixes the whole mask
+// (gradient checks re-record the op with the same seed and see the same function).
+struct Dropout {
+  static constexpr const char* name = "dropout";
+  static constexpr OpMath math{"y = x * m / (1 - p),  m_k = [u(seed, k) >= p]",
+                               {{"x", "gy * m / (1 - p)"}}};
+  double p;
+  std::uint64_t seed;
+
+  static std::uint64_t hash(std::uint64_t seed, std::size_t k) {
+    std::uint64_t z = seed + (std::uint64_t(k) + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // u_k >= p  <=>  (hash >> 11) >= p * 2^53, and p * 2^53 is exact in a double: the integer
+  // compare keeps exactly the elements the real-number rule keeps.
+  std::uint64_t threshold() const { return std::uint64_t(std::ceil(p * 9007199254740992.0)); }
+  /// Whether element k is kept.
+  bool keeps(std::size_t k) const { return (hash(seed, k) >> 11) >= threshold(); }
+
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    T* __restrict y = detail::output_shaped(c, x.shape()).data();
+    const T* px = x.data();
+    const T scale = T(1 / (1 - p));
+    const std::uint64_t cut = threshold();
+    for (std::size_t k = 0, n = x.size(); k < n; ++k)
+      y[k] = (hash(seed, k) >> 11) >= cut ? px[k] * scale : T(0);
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const T* gy = c.grad_output().data();
+    const T scale = T(1 / (1 - p));
+    const std::uint64_t cut = threshold();
+    const std::uint64_t s = seed;
+    detail::grad_elementwise(c, 0, [gy, scale, cut, s](std::size_t k) {
+      return (hash(s, k) >> 11) >= cut ? gy[k] * scale : T(0);
+    });
+  }
+};
+TAPEGRAD_BUILTIN_OP(Dropout);
+
 }  // namespace ops
 
 // ---- element-wise arithmetic (NumPy broadcasting) ----
@@ -408,6 +459,17 @@ Var<T> pow(const Var<T>& x, T p) {
 template <class T>
 Var<T> sqrt(const Var<T>& x) {
   return apply(ops::Sqrt{}, x);
+}
+/// Inverted dropout: each element kept with probability 1 - p and scaled by 1 / (1 - p), so
+/// E[y] = x; the mask is a function of `seed` (ops::Dropout), which a caller draws from its
+/// seeded generator once per call. The identity (x itself, nothing recorded) when p is 0 or
+/// gradients are off (NoGradGuard): evaluation never drops. p outside [0, 1) is an Error.
+template <class T>
+Var<T> dropout(const Var<T>& x, double p, std::uint64_t seed) {
+  if (!(p >= 0 && p < 1))
+    throw Error("dropout: expected a probability in [0, 1), got " + std::to_string(p));
+  if (p == 0 || !grad_enabled()) return x;
+  return apply(ops::Dropout{p, seed}, x);
 }
 
 #define TAPEGRAD_BINARY(fn)
