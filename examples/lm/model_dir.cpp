@@ -24,7 +24,24 @@ namespace {
 
 // 2: the Trainer's layout (the batcher position and the gradient diagnostics under "task",
 // "train_items", "rngs"). Version 1 directories are read by moving their fields there.
-constexpr int kFormatVersion = 2;
+// 3: the hyper-parameters of dropout, weight decay, schedules, init and patience. Version 2
+// directories trained without them: they are read with the values that mean "without".
+constexpr int kFormatVersion = 3;
+
+const char* const kAddedInVersion3[] = {
+    "weight_decay",   "lr_schedule", "warmup", "lr_min",      "lr_decay", "lr_decay_every",
+    "lr_decay_start", "dropout",     "init",   "forget_bias", "patience"};
+
+json upgrade_from_version_2(json meta) {
+  json& hp = meta["hyperparameters"];
+  if (hp.is_object()) {
+    const json defaults = Hyperparameters{}.to_json();
+    for (const char* name : kAddedInVersion3)
+      if (!hp.contains(name)) hp[name] = defaults[name];
+  }
+  meta["tapegrad_lm"] = kFormatVersion;
+  return meta;
+}
 
 json upgrade_from_version_1(json meta) {
   json& progress = meta["progress"];
@@ -44,9 +61,8 @@ json upgrade_from_version_1(json meta) {
       history.erase(name);
     }
   meta["task"] = task;
-  meta["rngs"] = json::object();  // tapegrad-lm's training draws no random numbers
-  meta["tapegrad_lm"] = kFormatVersion;
-  return meta;
+  meta["rngs"] = json::object();  // tapegrad-lm's training drew no random numbers then
+  return upgrade_from_version_2(std::move(meta));
 }
 
 }  // namespace
@@ -72,14 +88,40 @@ const train::Schema<Hyperparameters>& Hyperparameters::schema() {
         .integer("embed", &H::embed, 0, 65536, "embedding width (0: one-hot input)")
         .integer("seq_len", &H::seq_len, 1, 1000000, "T: time steps per chunk (truncated BPTT)")
         .integer("batch", &H::batch, 1, 1000000, "B: parallel streams through the text")
-        .choice("optimizer", &H::optimizer, train::optimizer_names(), "adam, adagrad or sgd")
-        .number("lr", &H::lr, train::positive(), "learning rate")
+        .choice("optimizer", &H::optimizer, train::optimizer_names(),
+                "adam, adamw (decoupled weight decay), adagrad or sgd")
+        .number("lr", &H::lr, train::positive(), "learning rate (the peak, with a schedule)")
+        .number("weight_decay", &H::weight_decay, train::non_negative(),
+                "weight decay: decoupled with adamw, an L2 term in the gradient otherwise")
+        .choice("lr_schedule", &H::lr_schedule, train::LRSchedule::names(),
+                "learning rate over the run: constant, cosine (from --lr to --lr-min over the "
+                "run: its --steps, or its --time) or step (x --lr-decay every --lr-decay-every "
+                "steps)")
+        .integer("warmup", &H::warmup, 0, std::size_t(1) << 40,
+                 "steps of linear warm-up to --lr, with any schedule")
+        .number("lr_min", &H::lr_min, train::non_negative(), "cosine: the rate it decays to")
+        .number("lr_decay", &H::lr_decay, train::above_up_to(0, 1), "step: the factor")
+        .integer("lr_decay_every", &H::lr_decay_every, 1, std::size_t(1) << 40,
+                 "step: steps between two decays")
+        .integer("lr_decay_start", &H::lr_decay_start, 0, std::size_t(1) << 40,
+                 "step: steps before the first decay")
+        .number("dropout", &H::dropout, train::from_below(0, 1),
+                "dropout probability on the embedding output, between layers and before the "
+                "head, while training (0: none)")
+        .choice("init", &H::init, {"xavier", "pytorch"},
+                "recurrent weights: xavier (per gate, zero biases) or pytorch (U(+-1/sqrt(hidden)) "
+                "for weights and biases)")
+        .number("forget_bias", &H::forget_bias, train::finite(),
+                "lstm: the forget gate's starting bias (e.g. 1: remember by default)")
         .number("clip", &H::clip, train::non_negative("0 turns clipping off"),
                 "clip the gradient norm to this (0: no clipping)")
         .number("val_fraction", &H::val_fraction, train::between(0, 0.5),
                 "the last fraction of the text held out for validation")
         .integer("seed", &H::seed, 0, std::numeric_limits<std::size_t>::max(),
-                 "seed of the initial weights");
+                 "seed of the initial weights and of dropout")
+        .optional_integer("patience", &H::patience, 1, 1000000,
+                          "stop after N validations in a row without a new best validation loss "
+                          "(default: never)");
     return s;
   }();
   return schema;
@@ -95,6 +137,26 @@ std::string flag_of(const std::string& name) {
   for (char& c : flag)
     if (c == '_') c = '-';
   return flag;
+}
+
+train::LRSchedule Hyperparameters::schedule() const {
+  train::LRSchedule s;
+  s.kind = train::LRSchedule::parse(lr_schedule);
+  s.lr = lr;
+  s.warmup = warmup;
+  s.lr_min = lr_min;
+  s.decay = lr_decay;
+  s.decay_every = lr_decay_every;
+  s.decay_start = lr_decay_start;
+  return s;
+}
+
+Model::Options Hyperparameters::model_options() const {
+  Model::Options o;
+  o.dropout = dropout;
+  o.init = init == "pytorch" ? nn::RecurrentInit::pytorch : nn::RecurrentInit::xavier;
+  o.forget_bias = forget_bias;
+  return o;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,8 +189,8 @@ LanguageModel::LanguageModel(const Hyperparameters& hp_, Vocabulary vocabulary_)
   hp.validate();
   nn::Rng rng(hp.seed);
   net = std::make_unique<Model>(vocabulary.size(), hp.embed, hp.hidden, hp.layers,
-                                Model::parse_cell(hp.model), rng);
-  optimizer = train::make_optimizer<float>(hp.optimizer, net->parameters(), hp.lr);
+                                Model::parse_cell(hp.model), rng, hp.model_options());
+  optimizer = train::make_optimizer<float>(hp.optimizer, net->parameters(), hp.lr, hp.weight_decay);
   carried = net->zero_state(hp.batch);
 }
 
@@ -251,9 +313,10 @@ json tapegrad_lm_part(const std::string& dir, const std::string& path, const jso
                   e.what());
     }
   }
+  if (meta["tapegrad_lm"] == 2) return upgrade_from_version_2(meta);
   if (meta["tapegrad_lm"] != kFormatVersion)
     throw Error(path + ": tapegrad-lm format version " + meta["tapegrad_lm"].dump() +
-                " is not supported (expected 1 or " + std::to_string(kFormatVersion) + ")");
+                " is not supported (expected 1 to " + std::to_string(kFormatVersion) + ")");
   return meta;
 }
 
@@ -320,14 +383,33 @@ ModelDirMetadata parse_model_dir_metadata(const json& meta) {
       progress, task.position,         std::move(history)};
 }
 
-ModelDir load_model_dir(const std::string& dir) {
-  const std::string path = checkpoint_of(dir);
+const std::vector<std::string>& which_names() {
+  static const std::vector<std::string> names{"latest", "best"};
+  return names;
+}
+
+Which parse_which(const std::string& name) {
+  if (name == "latest") return Which::latest;
+  if (name == "best") return Which::best;
+  throw Error("expected a checkpoint called latest or best, got '" + name + "'");
+}
+
+ModelDir load_model_dir(const std::string& dir) { return load_model_dir(dir, Which::latest); }
+
+ModelDir load_model_dir(const std::string& dir, Which which) {
+  std::string path = checkpoint_of(dir);
+  if (which == Which::best) {
+    struct stat st {};
+    const std::string best = train::best_checkpoint_path(dir);
+    if (::stat(best.c_str(), &st) == 0) path = best;
+  }
   const nn::CheckpointIndex index = nn::read_checkpoint_index(path);  // checks the whole file
   const json meta = tapegrad_lm_part(dir, path, index.metadata);
   try {
     ModelDirMetadata m = parse_model_dir_metadata(meta);
     check_sizes(m.hp, m.vocabulary, index);
     ModelDir out;
+    out.path = path;
     out.lm = std::make_unique<LanguageModel>(m.hp, std::move(m.vocabulary));
     out.data = std::move(m.data);
     out.progress = m.progress;

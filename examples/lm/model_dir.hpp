@@ -43,11 +43,27 @@ struct Hyperparameters {
   std::string model = "lstm";                        // rnn, lstm or gru
   std::size_t hidden = 128, layers = 1, embed = 64;  // embed 0: one-hot input
   std::size_t seq_len = 32, batch = 16;
-  std::string optimizer = "adam";  // adam, adagrad or sgd
+  std::string optimizer = "adam";  // adam, adamw, adagrad or sgd
   double lr = 2e-3;
-  double clip = 5.0;  // gradient-norm clip; 0 turns clipping off
+  double weight_decay = 0;               // decoupled for adamw, an L2 term for the others
+  std::string lr_schedule = "constant";  // train::LRSchedule: constant, cosine or step
+  std::size_t warmup = 0;                // steps of linear warm-up
+  double lr_min = 0;                     // cosine: the floor
+  double lr_decay = 0.97;                // step: the factor
+  std::size_t lr_decay_every = 1000;     // step: steps between decays
+  std::size_t lr_decay_start = 0;        // step: steps before the first decay
+  double dropout = 0;                    // models::CharLM::Options::dropout
+  std::string init = "xavier";           // recurrent weights: xavier or pytorch
+  double forget_bias = 0;                // lstm: the forget gate's starting bias
+  double clip = 5.0;                     // gradient-norm clip; 0 turns clipping off
   double val_fraction = 0.1;
   std::uint64_t seed = 1;
+  std::size_t patience = 0;  // stop after N validations without a new best; 0: never
+
+  /// The learning-rate schedule these describe.
+  train::LRSchedule schedule() const;
+  /// The model's options (dropout, init, forget-gate bias).
+  Model::Options model_options() const;
 
   static const train::Schema<Hyperparameters>& schema();
   /// Throws a train::ValueError naming the first nonsensical value (field, range, value).
@@ -83,7 +99,8 @@ struct LanguageModel {
   std::unique_ptr<nn::Optimizer<float>> optimizer;
   Model::State carried;  // the detached state at the end of the last chunk, [batch, hidden]
 
-  /// A freshly initialised model (seeded by hp.seed) for this vocabulary.
+  /// A freshly initialised model (seeded by hp.seed; dropout's generators too) for this
+  /// vocabulary.
   LanguageModel(const Hyperparameters& hp, Vocabulary vocabulary);
   /// Every non-parameter tensor in a checkpoint: optimiser state and carried state.
   std::vector<std::pair<std::string, Tensor<float>*>> extra_tensors();
@@ -105,6 +122,7 @@ std::string checkpoint_path(const std::string& dir);
 
 /// Everything in one model directory.
 struct ModelDir {
+  std::string path;  // the checkpoint file read
   std::unique_ptr<LanguageModel> lm;
   DataIdentity data;
   Progress progress;
@@ -145,6 +163,17 @@ ModelDirMetadata parse_model_dir_metadata(const nlohmann::json& meta);
 /// gives match the arrays in the file, so loading allocates a small multiple of the file's size
 /// whatever the metadata claims.
 ModelDir load_model_dir(const std::string& dir);
+
+/// Which checkpoint of a model directory to use: the latest (checkpoint.npz, which a resume
+/// continues) or the one of the best validation loss (best.npz; Trainer::keep_best).
+enum class Which { latest, best };
+/// "latest", "best": the names a program offers.
+const std::vector<std::string>& which_names();
+Which parse_which(const std::string& name);
+/// Reads the checkpoint `which` of `dir`. For best, a directory without best.npz (trained
+/// without validation data, or by an older tapegrad-lm) is read from checkpoint.npz, and the
+/// result's path says so.
+ModelDir load_model_dir(const std::string& dir, Which which);
 
 /// The loss curves and the per-timestep gradient norms as SVG text.
 std::string loss_curve_svg(const History& history, const Vocabulary& vocabulary);

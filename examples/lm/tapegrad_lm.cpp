@@ -124,8 +124,8 @@ void add_hyperparameter_flags(CLI::App& cmd, TrainFlags& f) {
     CLI::Option* opt = nullptr;
     if (const auto* i = std::get_if<Schema::Integer>(&field.kind)) {
       opt = cmd.add_option(flag, hp.*(i->member), field.help)
-                ->transform(examples::integer_in(i->lo, i->hi))
-                ->capture_default_str();
+                ->transform(examples::integer_in(i->lo, i->hi));
+      if (!i->zero_is_none) opt->capture_default_str();  // 0 means "none", not a value to give
     } else if (const auto* n = std::get_if<Schema::Number>(&field.kind)) {
       opt = cmd.add_option(flag, hp.*(n->member), field.help)
                 ->check(number(n->range.expected, n->range.contains))
@@ -227,6 +227,16 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
       lm.hp.batch, lm.hp.seq_len, lm.hp.optimizer.c_str(), format_number(lm.hp.lr).c_str(),
       format_number(lm.hp.clip).c_str(), stop.c_str(), run.out_dir.c_str(),
       run.resume ? (" (from step " + std::to_string(trainer.progress().step) + ")").c_str() : "");
+  const Hyperparameters& hp = lm.hp;
+  std::string recipe = "  learning rate: " + hp.schedule().describe();
+  if (hp.weight_decay > 0) recipe += "; weight decay " + format_number(hp.weight_decay);
+  if (hp.dropout > 0) recipe += "; dropout " + format_number(hp.dropout);
+  recipe += "; " + hp.init + " init";
+  if (hp.forget_bias != 0) recipe += ", forget-gate bias " + format_number(hp.forget_bias);
+  if (hp.patience > 0)
+    recipe +=
+        "; stopping early after " + std::to_string(hp.patience) + " validations without a new best";
+  std::fprintf(stderr, "%s\n", recipe.c_str());
   std::fprintf(stderr, "  memory: about %s estimated, %s allowed (--max-memory)\n",
                train::format_bytes(trainer.memory().total()).c_str(),
                train::format_bytes(trainer.memory_limit()).c_str());
@@ -242,6 +252,10 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
     return 128 + (g_signal ? int(g_signal) : SIGINT);
   }
   const auto validation = trainer.last_validation();
+  const auto best = trainer.best_validation();
+  if (outcome == Trainer::Outcome::stopped_early && best)
+    std::printf("stopped early: %zu validations without improving on step %zu's\n", hp.patience,
+                best->first);
   std::printf("trained %zu steps in %s (%s %s/s)\n", trainer.progress().step,
               format_duration(trainer.progress().train_seconds).c_str(),
               format_rate(double(trainer.progress().train_items) /
@@ -252,6 +266,9 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
     std::printf("validation loss %.4f nats/%s (%.4f bits/char)\n", validation->nats_per_token(),
                 lm.hp.level == Level::character ? "char" : "word",
                 validation->bits_per_character());
+  if (best)
+    std::printf("best validation loss %.4f at step %zu: %s\n", best->second, best->first,
+                train::best_checkpoint_path(run.out_dir).c_str());
   std::printf("checkpoint: %s (plots: losses.svg, gradient_norms.svg; log: log.csv)\n",
               checkpoint.c_str());
   return 0;
@@ -259,8 +276,28 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
 
 // ---------------------------------------------------------------------------------------------
 
-int run_complete(const std::string& dir, const std::string& text, std::size_t top) {
-  const ModelDir m = load_model_dir(dir);
+// The checkpoint `which` of `dir`, saying on stderr which file that is: the best and the latest
+// are different models.
+ModelDir load_for_use(const std::string& dir, const std::string& which) {
+  ModelDir m = load_model_dir(dir, parse_which(which));
+  const auto best = m.history.best_validation();
+  std::string what = "using " + m.path + " (step " + std::to_string(m.progress.step);
+  if (!m.history.validation.empty() && m.history.validation.back().first == m.progress.step)
+    what += ", validation loss " +
+            format_number(std::round(m.history.validation.back().second * 1e4) / 1e4);
+  what += ")";
+  if (which == "best" && m.path != train::best_checkpoint_path(dir))
+    what += "; it has no best.npz";
+  else if (which == "latest" && best && best->first != m.progress.step)
+    what +=
+        "; the best validation was at step " + std::to_string(best->first) + " (--checkpoint best)";
+  std::fprintf(stderr, "%s\n", what.c_str());
+  return m;
+}
+
+int run_complete(const std::string& dir, const std::string& which, const std::string& text,
+                 std::size_t top) {
+  const ModelDir m = load_for_use(dir, which);
   const LanguageModel& lm = *m.lm;
   const Completion c = complete(lm, text, top);
   for (const std::string& w : c.prompt.unknown_words)
@@ -278,8 +315,8 @@ int run_complete(const std::string& dir, const std::string& text, std::size_t to
   return 0;
 }
 
-int run_sample(const std::string& dir, const SampleOptions& o) {
-  const ModelDir m = load_model_dir(dir);
+int run_sample(const std::string& dir, const std::string& which, const SampleOptions& o) {
+  const ModelDir m = load_for_use(dir, which);
   const Prompt prompt = read_prompt(m.lm->vocabulary, o.prime);
   for (const std::string& w : prompt.unknown_words)
     std::fprintf(stderr, "note: '%s' is not in the model's vocabulary; read as <unk>\n", w.c_str());
@@ -293,8 +330,9 @@ int run_sample(const std::string& dir, const SampleOptions& o) {
   return 0;
 }
 
-int run_eval(const std::string& dir, const std::string& path, std::uint64_t max_text) {
-  const ModelDir m = load_model_dir(dir);
+int run_eval(const std::string& dir, const std::string& which, const std::string& path,
+             std::uint64_t max_text) {
+  const ModelDir m = load_for_use(dir, which);
   const Evaluation e = evaluate_file(*m.lm, path, max_text);
   const bool words = m.lm->vocabulary.level() == Level::word;
   std::printf("%s: %.4f nats/%s, %.4f bits/char over %zu predicted %s", path.c_str(),
@@ -332,12 +370,22 @@ int main(int argc, char** argv) {
   add_train_flags(*train, train_flags);
 
   std::string model_dir = "tapegrad-lm-model";
+  std::string which = "best";
+  // Every command that uses a model can choose which of its checkpoints.
+  const auto add_which = [&which](CLI::App* cmd) {
+    cmd->add_option("--checkpoint", which,
+                    "best (best.npz: the lowest validation loss; checkpoint.npz when there is "
+                    "none) or latest (checkpoint.npz: where training stopped)")
+        ->check(CLI::IsMember(which_names()))
+        ->capture_default_str();
+  };
   SampleOptions sample_options;
   CLI::App* sample_cmd =
       app.add_subcommand("sample", "generate text from a trained model, one token at a time");
   sample_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
       ->type_name("DIR")
       ->capture_default_str();
+  add_which(sample_cmd);
   sample_cmd->add_option("--prime", sample_options.prime,
                          "text to start from (default: the start of a line or sentence)");
   sample_cmd->add_option("--length", sample_options.length, "tokens to generate")
@@ -365,6 +413,7 @@ int main(int argc, char** argv) {
   complete_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
       ->type_name("DIR")
       ->capture_default_str();
+  add_which(complete_cmd);
   complete_cmd->add_option("--top", top, "how many next tokens to list")
       ->transform(examples::integer_in(1, 1000000))
       ->capture_default_str();
@@ -376,6 +425,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
       ->type_name("DIR")
       ->capture_default_str();
+  add_which(eval_cmd);
   eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")
       ->type_name("FILE")
       ->required();
@@ -392,10 +442,10 @@ int main(int argc, char** argv) {
 
   try {
     if (*train) return run_train(*train, train_flags);
-    if (*sample_cmd) return run_sample(model_dir, sample_options);
-    if (*complete_cmd) return run_complete(model_dir, prompt, top);
-    if (*eval_cmd) return run_eval(model_dir, eval_data, eval_max_text);
-  } catch (const MemoryLimitError& e) {  // the flags asked for more than fits
+    if (*sample_cmd) return run_sample(model_dir, which, sample_options);
+    if (*complete_cmd) return run_complete(model_dir, which, prompt, top);
+    if (*eval_cmd) return run_eval(model_dir, which, eval_data, eval_max_text);
+  } catch (const UsageError& e) {  // the flags asked for it (more memory than fits, ...)
     std::fprintf(stderr, "tapegrad-lm: %s\n", e.what());
     return kExitUsage;
   } catch (const train::ValueError& e) {  // the library names values; users know the flags

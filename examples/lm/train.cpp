@@ -81,6 +81,8 @@ std::string ProgressPrinter::format(const Status& s) {
   } else {
     o << "  val -";
   }
+  std::snprintf(buf, sizeof buf, "  lr %.3g", s.lr);
+  o << buf;
   o << "  " << format_rate(s.tokens_per_second) << " " << s.unit << "/s";
   o << "  elapsed " << format_duration(s.elapsed);
   if (s.max_seconds) o << "/" << format_duration(*s.max_seconds);
@@ -126,7 +128,11 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   try {
     TrainOptions& o = options_;
     if (o.out_dir.empty()) throw Error("--out must name a directory, got an empty string");
-    o.hp.validate();
+    try {
+      o.hp.validate();
+    } catch (const train::ValueError& e) {
+      throw UsageError(e.message(flag_of));
+    }
 
     struct stat st {};
     const bool out_exists = ::stat(o.out_dir.c_str(), &st) == 0;
@@ -168,6 +174,8 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
                     data_.describe() + ", the checkpoint has " + saved.data.describe() +
                     " (a resumed run must see the same text to continue exactly)");
       check_memory(o.hp, saved.lm->vocabulary.size(), text);
+      // The run's step limit: the one given, else the checkpoint's unless --time replaces it.
+      check_recipe(o.hp, o.max_steps || o.max_seconds ? o.max_steps : saved.progress.max_steps);
       lm_ = std::move(saved.lm);
     } else {
       if (has_checkpoint)
@@ -175,6 +183,7 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
                     "); pass --resume to continue it, or choose another --out directory");
       if (!o.max_steps && !o.max_seconds)
         throw Error("train: give --steps or --time (when to stop)");
+      check_recipe(o.hp, o.max_steps);
       text = load_data(o.data_path, o.max_text_bytes);
       data_ = DataIdentity::of(o.data_path, text);
       Vocabulary vocabulary = Vocabulary::build(text, o.hp.level, o.hp.min_count);
@@ -185,6 +194,17 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   } catch (const train::ValueError& e) {
     throw Error(e.message(flag_of));
   }
+}
+
+void Trainer::check_recipe(const Hyperparameters& hp, std::optional<std::size_t> max_steps) {
+  try {
+    hp.schedule().validate(max_steps);
+  } catch (const train::ValueError& e) {
+    throw UsageError(e.message(flag_of));
+  }
+  if (hp.forget_bias != 0 && hp.model != "lstm")
+    throw UsageError("--forget-bias " + format_number(hp.forget_bias) +
+                     ": a forget gate is an lstm's; --model is " + hp.model);
 }
 
 double machine_memory_bytes() {
@@ -236,6 +256,8 @@ void Trainer::set_up(const std::string& text) {
   t.validate_every = o.val_every;
   t.checkpoint_every = o.checkpoint_every;
   t.clip = o.hp.clip;
+  t.schedule = o.hp.schedule();
+  if (o.hp.patience > 0) t.patience = o.hp.patience;
   t.out_dir = o.out_dir;
   t.metadata = checkpoint_metadata(*lm_, data_);
   t.on_checkpoint = [this] { write_reports(options_.out_dir, *lm_, data_, progress(), history()); };
@@ -243,7 +265,7 @@ void Trainer::set_up(const std::string& text) {
     if (!printer_) return;
     printer_->update(
         ProgressPrinter::Status{r.step, r.max_steps, r.max_seconds, r.train_loss, r.validation_loss,
-                                r.items_per_second, r.elapsed, r.eta, unit()},
+                                r.lr, r.items_per_second, r.elapsed, r.eta, unit()},
         r.validated || r.last);
   };
   trainer_ = std::make_unique<train::Trainer>(*lm_->net, *lm_->optimizer, *task_, std::move(t));
@@ -268,6 +290,10 @@ const History& Trainer::history() const {
   return history_;
 }
 
+std::optional<std::pair<std::size_t, double>> Trainer::best_validation() const {
+  return trainer_->history().best_validation();
+}
+
 std::optional<Evaluation> Trainer::last_validation() const {
   const std::optional<Evaluation> v = task_->last_validation();
   return v ? v : resumed_validation_;
@@ -290,7 +316,15 @@ Trainer::Outcome Trainer::run(const std::atomic<bool>* interrupt, ProgressPrinte
   const train::Trainer::Outcome outcome = trainer_->run();
   if (printer) printer->finish();
   printer_ = nullptr;
-  return outcome == train::Trainer::Outcome::finished ? Outcome::finished : Outcome::interrupted;
+  switch (outcome) {
+    case train::Trainer::Outcome::interrupted:
+      return Outcome::interrupted;
+    case train::Trainer::Outcome::stopped_early:
+      return Outcome::stopped_early;
+    case train::Trainer::Outcome::finished:
+      break;
+  }
+  return Outcome::finished;
 }
 
 }  // namespace tapegrad::lm

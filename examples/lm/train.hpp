@@ -42,10 +42,15 @@ struct TrainOptions {
   std::optional<double> max_memory_bytes;
 };
 
-/// A run refused before it allocated anything because it would need more memory than allowed:
-/// the flags asked for it, so tapegrad-lm treats it as a usage error (exit 2).
-struct MemoryLimitError : Error {
+/// A run refused before anything was written because of what the flags asked for (a value out
+/// of range, values that contradict each other): tapegrad-lm treats it as a usage error (exit 2).
+struct UsageError : Error {
   using Error::Error;
+};
+
+/// A run refused before it allocated anything because it would need more memory than allowed.
+struct MemoryLimitError : UsageError {
+  using UsageError::UsageError;
 };
 
 /// The machine's physical memory in bytes (the default --max-memory).
@@ -73,6 +78,7 @@ class ProgressPrinter {
     std::optional<double> max_seconds;
     float train_loss;
     std::optional<double> validation_loss;
+    double lr;  // of the last step
     double tokens_per_second;
     double elapsed;  // training seconds, all sessions
     std::optional<double> eta;
@@ -108,7 +114,7 @@ class Trainer {
   /// Writes the model directory (the checkpoint, log.csv, the plots and the summary).
   void save();
 
-  enum class Outcome { finished, interrupted };
+  enum class Outcome { finished, interrupted, stopped_early };
   /// Steps until the stopping rule or until *interrupt becomes true (then the current step is
   /// finished and a checkpoint saved). Validates and checkpoints on schedule and at the end.
   Outcome run(const std::atomic<bool>* interrupt, ProgressPrinter* printer);
@@ -127,12 +133,17 @@ class Trainer {
   const train::TrainingMemory& memory() const { return memory_; }
   double memory_limit() const;
   std::optional<Evaluation> last_validation() const;
+  /// The step and loss of the best validation so far (best.npz holds that step), if any.
+  std::optional<std::pair<std::size_t, double>> best_validation() const;
   /// ProgressPrinter's unit: "chars" or "words".
   const char* unit() const;
 
  private:
   void set_up(const std::string& text);
   void check_memory(const Hyperparameters& hp, std::size_t vocabulary, const std::string& text);
+  // What the schema's per-field ranges cannot see: the warm-up against the run's length, a
+  // forget-gate bias without an lstm. UsageErrors naming the flags.
+  static void check_recipe(const Hyperparameters& hp, std::optional<std::size_t> max_steps);
 
   TrainOptions options_;
   std::unique_ptr<LanguageModel> lm_;

@@ -94,10 +94,13 @@ BOOST_AUTO_TEST_CASE(help_lists_every_command_flag_and_exit_code) {
        {"--data",   "--level", "--min-count", "--model",     "--hidden",
         "--layers", "--embed", "--seq-len",   "--batch",     "--optimizer",
         "--lr",     "--clip",  "--steps",     "--time",      "--val-fraction",
-        "--seed",   "--out",   "--resume",    "--val-every", "--checkpoint-every"})
+        "--seed",   "--out",   "--resume",    "--val-every", "--checkpoint-every",
+        "--dropout", "--weight-decay", "--lr-schedule", "--warmup", "--lr-min", "--lr-decay",
+        "--lr-decay-every", "--lr-decay-start", "--init", "--forget-bias", "--patience"})
     BOOST_TEST(contains(train.out, flag), flag);
   const Result sample = run(tmp, {"sample", "--help"});
-  for (const char* flag : {"--model", "--prime", "--length", "--temperature", "--top-k", "--seed"})
+  for (const char* flag :
+       {"--model", "--checkpoint", "--prime", "--length", "--temperature", "--top-k", "--seed"})
     BOOST_TEST(contains(sample.out, flag), flag);
   BOOST_TEST(contains(run(tmp, {"complete", "--help"}).out, "--top"));
   BOOST_TEST(contains(run(tmp, {"eval", "--help"}).out, "--data"));
@@ -189,6 +192,38 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_flag_and_value) {
   BOOST_TEST(contains(both.err, "--steps excludes --time"), both.err);
 }
 
+BOOST_AUTO_TEST_CASE(recipe_flags_out_of_range_exit_2_name_the_value_and_write_nothing) {
+  LmTempDir tmp;
+  const std::string data = tmp.write("data.txt", small_text());
+  const std::string out = tmp.path("recipe");
+  struct Bad {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  const std::vector<Bad> bad = {
+      {{"--dropout", "1"}, "--dropout: expected a number in [0, 1), got '1'"},
+      {{"--dropout", "-0.1"}, "--dropout: expected a number in [0, 1), got '-0.1'"},
+      {{"--weight-decay", "-1e-4"}, "--weight-decay: expected a number >= 0, got '-1e-4'"},
+      {{"--patience", "0"}, "--patience: expected an integer in 1..1000000, got '0'"},
+      {{"--lr-schedule", "linear"}, "--lr-schedule: linear not in {constant,cosine,step}"},
+      {{"--init", "he"}, "--init: he not in {xavier,pytorch}"},
+      {{"--lr-decay", "1.5"}, "--lr-decay: expected a number in (0, 1], got '1.5'"},
+      {{"--warmup", "20", "--steps", "20"},
+       "tapegrad-lm: --warmup 20 is not shorter than the run (--steps 20): the rate would never "
+       "reach --lr"},
+      {{"--lr-schedule", "cosine", "--lr", "0.01", "--lr-min", "0.02"},
+       "tapegrad-lm: --lr-min: expected a number in [0, --lr) = [0, 0.01), got 0.02"},
+      {{"--model", "gru", "--forget-bias", "1"},
+       "tapegrad-lm: --forget-bias 1: a forget gate is an lstm's; --model is gru"},
+  };
+  for (const Bad& b : bad) {
+    const Result r = run(tmp, tiny_train(data, out) + b.flags);
+    BOOST_TEST(r.code == 2, b.message);
+    BOOST_TEST(contains(r.err, b.message), r.err);
+    BOOST_TEST(!lmtest::fs::exists(out), b.message);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(errors_exit_1_with_the_message) {
   LmTempDir tmp;
   const Result missing =
@@ -213,12 +248,20 @@ BOOST_AUTO_TEST_CASE(train_complete_sample_and_eval) {
   // Off a terminal: plain lines, no carriage returns.
   BOOST_TEST(contains(train.err, "\nstep 10/10  loss "), train.err);
   BOOST_TEST(!contains(train.err, "\r"));
-  for (const char* file :
-       {"checkpoint.npz", "losses.svg", "gradient_norms.svg", "log.csv", "summary.json"})
+  for (const char* file : {"checkpoint.npz", "best.npz", "losses.svg", "gradient_norms.svg",
+                           "log.csv", "summary.json"})
     BOOST_TEST(lmtest::fs::exists(dir + "/" + file), file);
+  BOOST_TEST(contains(train.out, "best validation loss "), train.out);
 
   const Result complete = run(tmp, {"complete", "--model", dir, "--top", "3", "the c"});
   BOOST_TEST(complete.code == 0, complete.err);
+  // Which model it used: the best by default, the latest when asked.
+  BOOST_TEST(contains(complete.err, "using " + dir + "/best.npz (step "), complete.err);
+  const Result latest =
+      run(tmp, {"complete", "--model", dir, "--checkpoint", "latest", "--top", "3", "the c"});
+  BOOST_TEST(latest.code == 0, latest.err);
+  BOOST_TEST(contains(latest.err, "using " + dir + "/checkpoint.npz (step 10, validation loss "),
+             latest.err);
   BOOST_TEST(contains(complete.out, "next character after \"the c\":\n"), complete.out);
   BOOST_TEST(contains(complete.out, "most likely continuation: the c"), complete.out);
 

@@ -395,7 +395,7 @@ BOOST_AUTO_TEST_CASE(nonsensical_numbers_name_the_flag_the_range_and_the_value) 
   check([](Hyperparameters& h) { h.model = "transformer"; },
         "model: expected one of rnn, lstm, gru, got 'transformer'");
   check([](Hyperparameters& h) { h.optimizer = "rmsprop"; },
-        "optimizer: expected one of adam, adagrad, sgd, got 'rmsprop'");
+        "optimizer: expected one of adam, adamw, adagrad, sgd, got 'rmsprop'");
 
   // ... and training, tapegrad-lm's front end, reports them as the flags.
   {
@@ -407,7 +407,7 @@ BOOST_AUTO_TEST_CASE(nonsensical_numbers_name_the_flag_the_range_and_the_value) 
     o.hp.val_fraction = 0.1;
     o.hp.optimizer = "rmsprop";
     BOOST_TEST(error_of([&] { Trainer t(o); }) ==
-               "--optimizer: expected one of adam, adagrad, sgd, got 'rmsprop'");
+               "--optimizer: expected one of adam, adamw, adagrad, sgd, got 'rmsprop'");
     BOOST_TEST(!lmtest::fs::exists(tmp.path("run")));
   }
 

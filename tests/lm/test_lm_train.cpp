@@ -86,18 +86,34 @@ BOOST_AUTO_TEST_CASE(carried_state_continues_between_chunks_and_resets_at_a_wrap
 
 BOOST_AUTO_TEST_CASE(resume_reproduces_an_uninterrupted_run_bit_for_bit) {
   // One configuration per optimiser and cell; 4 chunks per epoch, so the streams wrap at step 5,
-  // before the interruption after step 6, and at steps 9 and 13, after it.
+  // before the interruption after step 6, and at steps 9 and 13, after it. The two-layer ones
+  // train with dropout (its masks come from the model's generators, which the checkpoint must
+  // restore) and a schedule (whose rate depends on the step the checkpoint restores).
   struct Case {
     const char* model;
     const char* optimizer;
+    double dropout;
+    const char* schedule;
   };
-  for (const Case c : {Case{"lstm", "adam"}, Case{"gru", "adagrad"}, Case{"rnn", "sgd"}}) {
-    BOOST_TEST_CONTEXT(c.model << " + " << c.optimizer) {
+  for (const Case c : {Case{"lstm", "adamw", 0.3, "cosine"}, Case{"gru", "adagrad", 0.2, "step"},
+                       Case{"rnn", "sgd", 0.0, "constant"}, Case{"lstm", "adam", 0.0, "constant"}}) {
+    BOOST_TEST_CONTEXT(c.model << " + " << c.optimizer << ", dropout " << c.dropout << ", "
+                               << c.schedule) {
       LmTempDir tmp;
       const std::string data = tmp.write("data.txt", small_text());
       TrainOptions o = tiny_options(data, tmp.path("straight"), 14);
       o.hp.model = c.model;
       o.hp.optimizer = c.optimizer;
+      o.hp.dropout = c.dropout;
+      o.hp.lr_schedule = c.schedule;
+      if (c.dropout > 0) {
+        o.hp.layers = 2;
+        o.hp.warmup = 3;
+        o.hp.weight_decay = 0.05;
+        o.hp.lr_min = o.hp.lr / 10;
+        o.hp.lr_decay = 0.5;
+        o.hp.lr_decay_every = 4;
+      }
       o.hp.seq_len = 38;
       o.val_every = 4;
 
@@ -135,10 +151,40 @@ BOOST_AUTO_TEST_CASE(resume_reproduces_an_uninterrupted_run_bit_for_bit) {
                  boost::test_tools::per_element());
       BOOST_TEST(straight.history().validation.back().second ==
                  resumed.history().validation.back().second);
+      BOOST_TEST(straight.history().lr == resumed.history().lr, boost::test_tools::per_element());
       // The loss did move: a resume of a run that learns nothing would prove nothing.
       BOOST_TEST(a.back() < a.front());
+      if (c.dropout > 0) {
+        // Dropout really drew masks (the model's generators moved on), and a checkpoint lists
+        // their states.
+        const auto generators = straight.model().net->named_generators();
+        BOOST_TEST_REQUIRE(generators.size() == 3u);  // embedding, between layers, before the head
+        const auto again_generators = resumed.model().net->named_generators();
+        for (std::size_t g = 0; g < generators.size(); ++g) {
+          BOOST_TEST(generators[g].second->state() == again_generators[g].second->state());
+          BOOST_TEST(generators[g].second->state() != nn::Rng(0).state());
+        }
+        BOOST_TEST(straight.history().lr.front() < straight.history().lr[3], "warm-up");
+      }
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(dropout_changes_training_but_not_evaluation) {
+  // The same seed with and without dropout: the same initial weights, so the same validation
+  // loss before any step (evaluation never drops); different first training losses (training
+  // does).
+  LmTempDir tmp;
+  const std::string data = tmp.write("data.txt", small_text());
+  TrainOptions o = tiny_options(data, tmp.path("plain"), 3);
+  TrainOptions d = o;
+  d.out_dir = tmp.path("dropout");
+  d.hp.dropout = 0.5;
+  Trainer plain(o), dropping(d);
+  BOOST_TEST(flat_parameters(plain.model()) == flat_parameters(dropping.model()),
+             boost::test_tools::per_element());
+  BOOST_TEST(plain.validate() == dropping.validate());
+  BOOST_TEST(plain.step().loss != dropping.step().loss);
 }
 
 BOOST_AUTO_TEST_CASE(a_run_writes_checkpoint_plots_log_and_summary) {
@@ -161,7 +207,7 @@ BOOST_AUTO_TEST_CASE(a_run_writes_checkpoint_plots_log_and_summary) {
   for (double g : h.last_time_step_grad_norms) BOOST_TEST((std::isfinite(g) && g > 0));
 
   const std::string log = read_file(tmp.path("run/log.csv"));
-  BOOST_TEST(log.rfind("step,train_loss,grad_norm,validation_loss\n1,", 0) == 0u);
+  BOOST_TEST(log.rfind("step,train_loss,grad_norm,lr,validation_loss\n1,", 0) == 0u);
   BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 7);
   BOOST_TEST(contains(log, "\n3," + format_number(h.train_loss[2]) + ","));
   BOOST_TEST(contains(log, "," + format_number(h.validation[1].second) + "\n"));
@@ -260,18 +306,20 @@ BOOST_AUTO_TEST_CASE(progress_line_shows_step_losses_speed_elapsed_and_eta) {
   s.max_steps = 2000;
   s.train_loss = 1.84312f;
   s.validation_loss = 1.9021;
+  s.lr = 0.00123456;
   s.tokens_per_second = 24130;
   s.elapsed = 42.2;
   s.eta = 658;
   s.unit = "chars";
   BOOST_TEST(ProgressPrinter::format(s) ==
-             "step 120/2000  loss 1.8431  val 1.9021  24.1k chars/s  elapsed 0:42  ETA 10:58");
+             "step 120/2000  loss 1.8431  val 1.9021  lr 0.00123  24.1k chars/s  elapsed 0:42  "
+             "ETA 10:58");
   s.validation_loss.reset();
   s.max_steps.reset();
   s.max_seconds = 300;
   s.eta.reset();
   BOOST_TEST(ProgressPrinter::format(s) ==
-             "step 120  loss 1.8431  val -  24.1k chars/s  elapsed 0:42/5:00  ETA -");
+             "step 120  loss 1.8431  val -  lr 0.00123  24.1k chars/s  elapsed 0:42/5:00  ETA -");
 
   // Off a terminal: plain lines at step 1 and every print_every steps. On one: redrawn in place.
   char* buffer = nullptr;

@@ -74,11 +74,11 @@ BOOST_AUTO_TEST_CASE(validation_names_the_field_the_range_and_the_value) {
   check([](Config& c) { c.clip = -1; },
         "clip: expected a number >= 0 (0 turns clipping off), got -1");
   check([](Config& c) { c.optimizer = "x"; },
-        "optimizer: expected one of adam, adagrad, sgd, got 'x'");
+        "optimizer: expected one of adam, adamw, adagrad, sgd, got 'x'");
   Config c;
   c.optimizer = "rmsprop";
   BOOST_TEST(as_flags([&] { lm_like_schema().validate(c); }) ==
-             "--optimizer: expected one of adam, adagrad, sgd, got 'rmsprop'");
+             "--optimizer: expected one of adam, adamw, adagrad, sgd, got 'rmsprop'");
   BOOST_TEST(between(0, 0.5).expected == "a number in [0, 0.5]");
   BOOST_TEST(!between(0, 0.5).contains(std::nan("")));
 }
@@ -158,7 +158,7 @@ BOOST_AUTO_TEST_CASE(the_optimizer_factory_knows_exactly_the_listed_names) {
   for (const std::string& name : optimizer_names())
     BOOST_TEST(make_optimizer<float>(name, {&p}, 0.1)->lr() == 0.1);
   BOOST_TEST(testsupport::error_of([&] { make_optimizer<float>("lbfgs", {&p}, 0.1); }) ==
-             "optimizer: expected one of adam, adagrad, sgd, got 'lbfgs'");
+             "optimizer: expected one of adam, adamw, adagrad, sgd, got 'lbfgs'");
 }
 
 BOOST_AUTO_TEST_CASE(format_number_is_the_shortest_round_trip_text) {

@@ -17,6 +17,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <tapegrad/models/sine_regressor.hpp>
+#include <tapegrad/nn/checkpoint.hpp>
 #include <tapegrad/train/format.hpp>
 #include <tapegrad/train/trainer.hpp>
 #include <tapegrad/train/value_error.hpp>
@@ -156,10 +157,10 @@ BOOST_AUTO_TEST_CASE(log_csv_has_one_row_per_step_and_the_validation_losses) {
   const train::History& h = t.history();
   BOOST_TEST_REQUIRE(h.validation.size() == 2u);  // steps 4 and 6
   using train::format_number;
-  std::string expected = "step,train_loss,grad_norm,validation_loss\n";
+  std::string expected = "step,train_loss,grad_norm,lr,validation_loss\n";
   for (std::size_t k = 1; k <= 6; ++k) {
     expected += std::to_string(k) + "," + format_number(h.train_loss[k - 1]) + "," +
-                format_number(h.grad_norm[k - 1]) + ",";
+                format_number(h.grad_norm[k - 1]) + ",0.02,";
     if (k == 4) expected += format_number(h.validation[0].second);
     if (k == 6) expected += format_number(h.validation[1].second);
     expected += "\n";
@@ -294,6 +295,124 @@ BOOST_AUTO_TEST_CASE(a_diverged_run_says_which_checkpoint_it_left) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_schedule_sets_every_steps_rate_and_a_resume_continues_it_exactly) {
+  // Warm-up then cosine over a 13-step run: the rate of step k is the schedule's at k - 1 steps
+  // done, (k - 1) / 13 of the run; the optimiser runs at it; a resumed run (with AdamW's
+  // decoupled decay) draws the same curve and ends with the same weights.
+  testsupport::ScratchDir tmp("trainer");
+  train::LRSchedule cosine;
+  cosine.kind = train::LRSchedule::Kind::cosine;
+  cosine.lr = 0.02;
+  cosine.lr_min = 0.002;
+  cosine.warmup = 3;
+  const auto run = [&](const std::string& dir, std::uint64_t seed, std::size_t interrupt_at) {
+    auto job = std::make_unique<Job>(seed);
+    nn::AdamW<float> adamw(job->model.parameters(), 0.02, 0.9, 0.999, 1e-8, 0.1);
+    std::atomic<bool> interrupt{false};
+    train::TrainerOptions o = options(tmp.path(dir), *job, 13);
+    o.schedule = cosine;
+    o.interrupt = &interrupt;
+    o.on_progress = [&](const train::Report& r) {
+      if (r.step == interrupt_at) interrupt = true;
+    };
+    {
+      train::Trainer t(job->model, adamw, job->task, o);
+      if (t.run() == train::Trainer::Outcome::finished)
+        return std::make_pair(std::move(job), t.history());
+    }
+    auto fresh = std::make_unique<Job>(seed + 50);
+    nn::AdamW<float> fresh_adamw(fresh->model.parameters(), 0.02, 0.9, 0.999, 1e-8, 0.1);
+    train::TrainerOptions again = options(tmp.path(dir), *fresh, 13);
+    again.schedule = cosine;
+    train::Trainer t(fresh->model, fresh_adamw, fresh->task, again);
+    t.resume();
+    BOOST_TEST((t.run() == train::Trainer::Outcome::finished));
+    return std::make_pair(std::move(fresh), t.history());
+  };
+  const auto [straight_job, straight] = run("straight", 1, 0);
+  BOOST_TEST_REQUIRE(straight.lr.size() == 13u);
+  for (std::size_t k = 1; k <= 13; ++k) {
+    const double warm = std::min(1.0, double(k) / 3);
+    const double expected =
+        warm * (0.002 + 0.018 * 0.5 * (1 + std::cos(M_PI * double(k - 1) / 13.0)));
+    BOOST_TEST(std::fabs(straight.lr[k - 1] - expected) <= 1e-15, "step " << k);
+  }
+  BOOST_TEST(straight.lr[0] < straight.lr[1]);  // warming up
+  const auto [resumed_job, resumed] = run("resumed", 1, 6);
+  BOOST_TEST(resumed.lr == straight.lr, boost::test_tools::per_element());
+  BOOST_TEST(resumed.train_loss == straight.train_loss, boost::test_tools::per_element());
+  BOOST_TEST(flat_parameters(resumed_job->model) == flat_parameters(straight_job->model),
+             boost::test_tools::per_element());
+
+  // Resuming with another schedule would bend the curve: refused, naming both.
+  Job job(7);
+  train::TrainerOptions other = options(tmp.path("resumed"), job, 20);
+  other.schedule = cosine;
+  other.schedule->lr_min = 0.001;
+  train::Trainer t(job.model, job.adam, job.task, other);
+  BOOST_TEST(testsupport::error_of([&] { t.resume(); }) ==
+             "lr_schedule: the checkpoint in '" + tmp.path("resumed") +
+                 "' was trained with the schedule cosine from 0.02 to 0.002, 3 warm-up steps, "
+                 "given cosine from 0.02 to 0.001, 3 warm-up steps; a resumed run must continue "
+                 "the same curve");
+}
+
+// A task whose validation losses are scripted: the best checkpoint and early stopping depend on
+// them alone.
+class ScriptedValidation : public SineTask {
+ public:
+  ScriptedValidation(models::SineRegressor<float>& model, nn::Rng& rng, std::vector<double> losses)
+      : SineTask(model, rng), losses_(std::move(losses)) {}
+  std::optional<double> validation_loss() override { return losses_.at(next_++); }
+
+ private:
+  std::vector<double> losses_;
+  std::size_t next_ = 0;
+};
+
+BOOST_AUTO_TEST_CASE(the_best_checkpoint_is_kept_and_patience_stops_the_run) {
+  // Validated every 2 steps: 0.9 (step 2), 0.7 (4), 0.8 (6), 0.6 (8), 0.65 (10), 0.61 (12):
+  // with patience 2 the run stops after step 12, two validations after the best (step 8), and
+  // best.npz holds step 8.
+  testsupport::ScratchDir tmp("trainer");
+  Job job(8);
+  ScriptedValidation task(job.model, job.batches, {0.9, 0.7, 0.8, 0.6, 0.65, 0.61, 0.5});
+  train::TrainerOptions o = options(tmp.path("run"), job, 100);
+  o.validate_every = 2;
+  o.checkpoint_every = 100;
+  o.patience = 2;
+  std::vector<float> at_step_8;
+  o.on_progress = [&](const train::Report& r) {
+    if (r.step == 8) at_step_8 = flat_parameters(job.model);
+  };
+  train::Trainer t(job.model, job.adam, task, o);
+  BOOST_TEST((t.run() == train::Trainer::Outcome::stopped_early));
+  BOOST_TEST(t.progress().step == 12u);
+  BOOST_TEST(t.stopped_early());
+  BOOST_TEST(t.history().best_validation()->first == 8u);
+  BOOST_TEST(t.history().validations_since_best() == 2u);
+  const nlohmann::json best =
+      nn::read_checkpoint_metadata(train::best_checkpoint_path(tmp.path("run")));
+  BOOST_TEST(best["user"]["progress"]["step"].get<std::size_t>() == 8u);
+  const nlohmann::json latest =
+      nn::read_checkpoint_metadata(train::checkpoint_path(tmp.path("run")));
+  BOOST_TEST(latest["user"]["progress"]["step"].get<std::size_t>() == 12u,
+             "saved where it stopped");
+  models::SineRegressor<float> loaded(6, job.init);
+  nn::load_checkpoint(train::best_checkpoint_path(tmp.path("run")), loaded,
+                      train::optimizer_tensors(job.adam));
+  BOOST_TEST(flat_parameters(loaded) == at_step_8, boost::test_tools::per_element());
+
+  // A resume with the same patience has nothing left to do: refused, saying so.
+  Job again(9);
+  train::TrainerOptions same = options(tmp.path("run"), again, 100);
+  same.patience = 2;
+  train::Trainer stopped(again.model, again.adam, again.task, same);
+  BOOST_TEST(testsupport::error_of([&] { stopped.resume(); }) ==
+             "patience 2: the checkpoint in '" + tmp.path("run") +
+                 "' stopped early, 2 validations after its best; raise patience to continue");
+}
+
 BOOST_AUTO_TEST_CASE(errors_name_the_settings) {
   testsupport::ScratchDir tmp("trainer");
   Job job(6);
@@ -314,6 +433,18 @@ BOOST_AUTO_TEST_CASE(errors_name_the_settings) {
   o.validate_every = 0;
   BOOST_TEST(testsupport::error_of([&] { make(o); }) == "validate_every must be at least 1, got 0");
   o.validate_every = 1;
+  o.patience = 0;
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) ==
+             "patience must be at least 1 validation, got 0");
+  o.patience.reset();
+  o.max_steps = 10;
+  o.schedule = train::LRSchedule{};
+  o.schedule->warmup = 10;
+  BOOST_TEST(testsupport::error_of([&] { make(o); }) ==
+             "warmup 10 is not shorter than the run (max_steps 10): the rate would never reach "
+             "lr");
+  o.schedule.reset();
+  o.max_steps.reset();
   o.out_dir = tmp.write("file", "x");
   BOOST_TEST(testsupport::error_of([&] { make(o); }) ==
              "out_dir '" + tmp.path("file") + "' is a file, expected a directory");

@@ -239,8 +239,11 @@ std::optional<double> LanguageModelTask::validation_loss() {
 void LanguageModelTask::before_checkpoint() {
   if (!last_batch_) return;  // no step since the start or the resume: keep what was loaded
   // The last step again (the weights have moved on by one update since, which a diagnostic can
-  // afford), with the loss of its last time step alone. Nothing of the training state changes:
-  // the state is a copy, and the parameter gradients are zeroed again.
+  // afford; without dropout), with the loss of its last time step alone. Nothing of the training
+  // state changes: the state is a copy, and the parameter gradients are zeroed again. In evaluation
+  // mode: dropout would draw masks from the model's generators, and a checkpoint taken or not must
+  // not change what the training steps draw next.
+  nn::EvalMode<float> eval(net_);
   const std::size_t steps = last_batch_->inputs.size();
   LanguageModelNet::State state = last_start_state_;
   Tape<float> tape;

@@ -36,14 +36,40 @@ std::string checkpoint_path(const std::string& out_dir) {
   return (fs::path(out_dir) / "checkpoint.npz").string();
 }
 
+std::string best_checkpoint_path(const std::string& out_dir) {
+  return (fs::path(out_dir) / "best.npz").string();
+}
+
+std::optional<std::pair<std::size_t, double>> History::best_validation() const {
+  std::optional<std::pair<std::size_t, double>> best;
+  for (const auto& v : validation)
+    if (!best || v.second < best->second) best = v;
+  return best;
+}
+
+std::size_t History::validations_since_best() const {
+  std::size_t since = 0;
+  double best = std::numeric_limits<double>::infinity();
+  for (const auto& v : validation) {
+    if (v.second < best) {
+      best = v.second;
+      since = 0;
+    } else {
+      ++since;
+    }
+  }
+  return since;
+}
+
 std::string log_csv(const History& history) {
   std::ostringstream o;
-  o << "step,train_loss,grad_norm,validation_loss\n";
+  o << "step,train_loss,grad_norm,lr,validation_loss\n";
   std::size_t v = 0;
   for (std::size_t i = 0; i < history.train_loss.size(); ++i) {
     const std::size_t step = i + 1;
     o << step << ',' << format_number(history.train_loss[i]) << ','
-      << (i < history.grad_norm.size() ? format_number(history.grad_norm[i]) : "") << ',';
+      << (i < history.grad_norm.size() ? format_number(history.grad_norm[i]) : "") << ','
+      << (i < history.lr.size() ? format_number(history.lr[i]) : "") << ',';
     while (v < history.validation.size() && history.validation[v].first < step) ++v;
     if (v < history.validation.size() && history.validation[v].first == step)
       o << format_number(history.validation[v].second);
@@ -86,7 +112,10 @@ Progress progress_from_json(const json& j) {
 json to_json(const History& h) {
   json validation = json::array();
   for (const auto& [step, loss] : h.validation) validation.push_back({step, loss});
-  return json{{"train_loss", h.train_loss}, {"grad_norm", h.grad_norm}, {"validation", validation}};
+  return json{{"train_loss", h.train_loss},
+              {"grad_norm", h.grad_norm},
+              {"lr", h.lr},
+              {"validation", validation}};
 }
 
 History history_from_json(const json& j, std::size_t steps) {
@@ -100,6 +129,9 @@ History history_from_json(const json& j, std::size_t steps) {
   };
   floats("train_loss", h.train_loss);
   floats("grad_norm", h.grad_norm);
+  if (j.contains("lr"))  // not in checkpoints written before schedules
+    for (const json& v : json_field(j, "lr", json::value_t::array, where))
+      h.lr.push_back(v.get<double>());
   for (const json& v : json_field(j, "validation", json::value_t::array, where)) {
     if (!v.is_array() || v.size() != 2 || !v[0].is_number_unsigned() || !v[1].is_number())
       throw Error(where + ": a validation entry is not [step, loss]: " + v.dump());
@@ -108,6 +140,9 @@ History history_from_json(const json& j, std::size_t steps) {
   if (h.train_loss.size() != steps || h.grad_norm.size() != steps)
     throw Error(where + ": " + std::to_string(h.train_loss.size()) + " train losses and " +
                 std::to_string(h.grad_norm.size()) + " gradient norms for " +
+                std::to_string(steps) + " steps");
+  if (h.lr.size() > steps)
+    throw Error(where + ": " + std::to_string(h.lr.size()) + " learning rates for " +
                 std::to_string(steps) + " steps");
   return h;
 }
@@ -137,6 +172,11 @@ Trainer::Trainer(nn::Module<float>& model, nn::Optimizer<float>& optimizer, Task
     throw ValueError("{out_dir} '" + o.out_dir + "' is a file, expected a directory");
   for (const auto& [name, rng] : o.rngs)
     if (rng == nullptr) throw Error("Trainer: the random generator '" + name + "' is null");
+  if (o.patience && *o.patience == 0)
+    throw ValueError("{patience} must be at least 1 validation, got 0");
+  if (o.schedule) o.schedule->validate(o.max_steps);
+  for (const auto& [name, rng] : model.named_generators())
+    options_.rngs.emplace_back("model." + name, rng);
   progress_.max_steps = o.max_steps;
   progress_.max_seconds = o.max_seconds;
 }
@@ -182,6 +222,30 @@ void Trainer::resume(const json& meta) {
     throw ValueError("{max_steps} " + std::to_string(*options_.max_steps) +
                      ": the checkpoint in '" + options_.out_dir + "' is already at step " +
                      std::to_string(progress.step) + "; ask for more steps to continue");
+  if (options_.schedule) {
+    // A checkpoint from before schedules trained at the optimiser's constant rate.
+    std::optional<LRSchedule> saved;
+    try {
+      if (meta.contains("schedule")) saved = LRSchedule::from_json(meta["schedule"]);
+    } catch (const Error& e) {
+      throw Error("cannot resume from " + path + ": " + e.what());
+    }
+    const bool same = saved ? *saved == *options_.schedule
+                            : options_.schedule->kind == LRSchedule::Kind::constant &&
+                                  options_.schedule->warmup == 0;
+    if (!same)
+      throw ValueError("{lr_schedule}: the checkpoint in '" + options_.out_dir +
+                       "' was trained with the schedule " +
+                       (saved ? saved->describe() : std::string("of its optimiser")) + ", given " +
+                       options_.schedule->describe() +
+                       "; a resumed run must continue the same curve");
+    options_.schedule->validate(options_.max_steps);
+  }
+  if (options_.patience && history.validations_since_best() >= *options_.patience)
+    throw ValueError("{patience} " + std::to_string(*options_.patience) + ": the checkpoint in '" +
+                     options_.out_dir + "' stopped early, " +
+                     std::to_string(history.validations_since_best()) +
+                     " validations after its best; raise {patience} to continue");
   if (options_.max_seconds && *options_.max_seconds <= progress.train_seconds)
     throw ValueError("{max_seconds} " + format_number(*options_.max_seconds) +
                      ": the checkpoint in '" + options_.out_dir + "' has already trained for " +
@@ -211,13 +275,19 @@ void Trainer::check_checkpoint_is_ours() const {
                      "another {out_dir}");
 }
 
+bool Trainer::stopped_early() const {
+  return options_.patience && history_.validations_since_best() >= *options_.patience;
+}
+
 bool Trainer::done() const {
   return (options_.max_steps && progress_.step >= *options_.max_steps) ||
-         (options_.max_seconds && progress_.train_seconds >= *options_.max_seconds);
+         (options_.max_seconds && progress_.train_seconds >= *options_.max_seconds) ||
+         stopped_early();
 }
 
 StepResult Trainer::step() {
   const Clock::time_point start = Clock::now();
+  if (options_.schedule) optimizer_.set_lr(options_.schedule->rate(progress_));
   tape_.clear();
   const Var<float> loss = task_.training_loss(tape_);
   const float value = loss.item();
@@ -253,12 +323,20 @@ StepResult Trainer::step() {
   session_items_ += items;
   history_.train_loss.push_back(value);
   history_.grad_norm.push_back(float(norm));
+  if (history_.lr.size() + 1 == history_.train_loss.size()) history_.lr.push_back(optimizer_.lr());
   return StepResult{value, norm};
 }
 
 std::optional<double> Trainer::validate() {
   const std::optional<double> loss = task_.validation_loss();
-  if (loss) history_.validation.emplace_back(progress_.step, *loss);
+  if (!loss) return loss;
+  const auto best = history_.best_validation();
+  history_.validation.emplace_back(progress_.step, *loss);
+  if ((!best || *loss < best->second) && options_.keep_best && options_.hooks.write_files &&
+      !options_.out_dir.empty()) {
+    check_checkpoint_is_ours();
+    write_checkpoint(best_checkpoint_path(options_.out_dir));
+  }
   return loss;
 }
 
@@ -266,6 +344,14 @@ void Trainer::save() {
   check_checkpoint_is_ours();
   task_.before_checkpoint();
   if (!options_.hooks.write_files || options_.out_dir.empty()) return;
+  write_checkpoint(checkpoint_path(options_.out_dir));
+  nn::write_file_atomically((fs::path(options_.out_dir) / "log.csv").string(), log_csv(history_));
+  owns_checkpoint_ = true;
+  saved_step_ = progress_.step;
+  if (options_.on_checkpoint) options_.on_checkpoint();
+}
+
+void Trainer::write_checkpoint(const std::string& path) {
   std::error_code ec;
   fs::create_directories(options_.out_dir, ec);
   if (ec || !fs::is_directory(options_.out_dir))
@@ -282,14 +368,11 @@ void Trainer::save() {
   json rngs = json::object();
   for (const auto& [name, rng] : options_.rngs) rngs[name] = rng->state();
   metadata["rngs"] = rngs;
+  if (options_.schedule) metadata["schedule"] = options_.schedule->to_json();
   std::vector<std::pair<std::string, const Tensor<float>*>> tensors;
   for (auto& [name, tensor] : optimizer_tensors(optimizer_)) tensors.emplace_back(name, tensor);
   for (auto& [name, tensor] : task_.state_tensors()) tensors.emplace_back(name, tensor);
-  nn::save_checkpoint(checkpoint_path(options_.out_dir), model_, metadata, tensors);
-  nn::write_file_atomically((fs::path(options_.out_dir) / "log.csv").string(), log_csv(history_));
-  owns_checkpoint_ = true;
-  saved_step_ = progress_.step;
-  if (options_.on_checkpoint) options_.on_checkpoint();
+  nn::save_checkpoint(path, model_, metadata, tensors);
 }
 
 Report Trainer::report() const {
@@ -299,6 +382,8 @@ Report Trainer::report() const {
   r.max_seconds = options_.max_seconds;
   r.train_loss = history_.train_loss.empty() ? 0.0f : history_.train_loss.back();
   if (!history_.validation.empty()) r.validation_loss = history_.validation.back().second;
+  r.best_validation = history_.best_validation();
+  r.lr = optimizer_.lr();
   r.items_per_second = session_seconds_ > 0 ? double(session_items_) / session_seconds_ : 0.0;
   r.elapsed = progress_.train_seconds;
   std::optional<double> eta;
@@ -312,6 +397,7 @@ Report Trainer::report() const {
   r.eta = eta;
   r.validated = validated_last_step_;
   r.last = done();
+  r.stopped_early = stopped_early();
   return r;
 }
 
@@ -328,10 +414,11 @@ Trainer::Outcome Trainer::run() {
     const std::size_t k = progress_.step;
     const bool last = done();
     validated_last_step_ = (k % options_.validate_every == 0 || last) && validate().has_value();
-    if (k % options_.checkpoint_every == 0 || last) save();
+    // A validation can end the run (patience): then this step is the last one saved.
+    if (k % options_.checkpoint_every == 0 || last || stopped_early()) save();
     if (options_.on_progress) options_.on_progress(report());
   }
-  return Outcome::finished;
+  return stopped_early() ? Outcome::stopped_early : Outcome::finished;
 }
 
 }  // namespace tapegrad::train

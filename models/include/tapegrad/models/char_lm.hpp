@@ -2,6 +2,9 @@
 // A character-level language model: embedding (or one-hot) -> stacked RNN, LSTM or GRU ->
 // linear head over the vocabulary. Trained with truncated BPTT: the state reached at the end of
 // one chunk is carried, detached, into the next, so memory stays bounded by the chunk length.
+// With dropout p, while training, the embedding's output, each recurrent layer's output on its
+// way to the next layer, and the top layer's output on its way to the head are dropped with
+// probability p (the placement char-rnn's and PyTorch's word-language-model examples use).
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +49,13 @@ class CharLM : public nn::Module<T> {
     return n;
   }
 
+  /// Choices beyond the sizes, all of which change the function the model learns.
+  struct Options {
+    double dropout = 0;  // in [0, 1); see the top of this file for where it applies
+    nn::RecurrentInit init = nn::RecurrentInit::xavier;
+    double forget_bias = 0;  // LSTM only (nn::RecurrentOptions::forget_bias)
+  };
+
   /// The recurrent state between chunks, as plain tensors (no tape history): per layer
   /// h [batch, hidden] and, for an LSTM, c.
   struct State {
@@ -54,30 +64,52 @@ class CharLM : public nn::Module<T> {
 
   /// embedding_dim 0 feeds one-hot vectors instead of a learned embedding.
   CharLM(std::size_t vocabulary, std::size_t embedding_dim, std::size_t hidden, std::size_t layers,
-         Cell cell, nn::Rng& rng)
-      : vocabulary_size(vocabulary), embedding_dim(embedding_dim), hidden_size(hidden), cell(cell) {
+         Cell cell, nn::Rng& rng, const Options& options = {})
+      : vocabulary_size(vocabulary),
+        embedding_dim(embedding_dim),
+        hidden_size(hidden),
+        cell(cell),
+        options(options) {
     if (vocabulary < 2) throw Error("CharLM: the vocabulary needs at least 2 symbols");
+    if (!(options.dropout >= 0 && options.dropout < 1))
+      throw Error("CharLM: expected a dropout probability in [0, 1), got " +
+                  std::to_string(options.dropout));
+    if (options.forget_bias != 0 && cell != Cell::lstm)
+      throw Error(std::string("CharLM: a forget-gate bias is for an lstm, not a ") +
+                  cell_name(cell));
     const std::size_t in = embedding_dim == 0 ? vocabulary : embedding_dim;
     if (embedding_dim > 0) {
       embedding = std::make_unique<nn::Embedding<T>>(vocabulary, embedding_dim, rng);
       this->register_module("embedding", *embedding);
     }
+    nn::RecurrentOptions recurrent;
+    recurrent.dropout = options.dropout;
+    recurrent.init = options.init;
+    recurrent.forget_bias = options.forget_bias;
     switch (cell) {
       case Cell::rnn:
-        rnn = std::make_unique<nn::RNN<T>>(in, hidden, layers, rng);
+        rnn = std::make_unique<nn::RNN<T>>(in, hidden, layers, rng, recurrent);
         this->register_module("rnn", *rnn);
         break;
       case Cell::lstm:
-        lstm = std::make_unique<nn::LSTM<T>>(in, hidden, layers, rng);
+        lstm = std::make_unique<nn::LSTM<T>>(in, hidden, layers, rng, recurrent);
         this->register_module("lstm", *lstm);
         break;
       case Cell::gru:
-        gru = std::make_unique<nn::GRU<T>>(in, hidden, layers, rng);
+        gru = std::make_unique<nn::GRU<T>>(in, hidden, layers, rng, recurrent);
         this->register_module("gru", *gru);
         break;
     }
     head = std::make_unique<nn::Linear<T>>(hidden, vocabulary, rng);
     this->register_module("head", *head);
+    if (options.dropout > 0) {  // drawn last: the weights do not depend on it
+      if (embedding) {
+        embedding_dropout = std::make_unique<nn::Dropout<T>>(options.dropout, rng.next());
+        this->register_module("embedding_dropout", *embedding_dropout);
+      }
+      head_dropout = std::make_unique<nn::Dropout<T>>(options.dropout, rng.next());
+      this->register_module("head_dropout", *head_dropout);
+    }
   }
 
   std::size_t num_layers() const {
@@ -100,7 +132,8 @@ class CharLM : public nn::Module<T> {
                  std::vector<Var<T>>* hidden_out = nullptr) const {
     std::vector<Var<T>> outputs = recurrent(tape, steps, state);
     if (hidden_out) *hidden_out = outputs;
-    return logits(concat(outputs, 0));
+    Var<T> top = concat(outputs, 0);
+    return logits(head_dropout ? (*head_dropout)(top) : top);
   }
 
   /// The head alone: logits [rows, V] of top-layer hidden states [rows, hidden].
@@ -126,11 +159,23 @@ class CharLM : public nn::Module<T> {
     // of a GEMM over all T * B embedded symbols forward and two backward. The same function and
     // gradients (the tape differentiates through the table); used while V <= T * B, where it
     // is the smaller product.
-    const bool fold = embedding && vocabulary_size <= steps.size() * batch;
+    // Dropout on the embedded symbols breaks the fold (each occurrence of a symbol gets its own
+    // mask): then the T * B embedded rows are dropped and projected in one GEMM instead.
+    const bool dropping = embedding_dropout && this->training() && grad_enabled();
+    const bool fold = embedding && !dropping && vocabulary_size <= steps.size() * batch;
+    const bool projected = fold || dropping;
     std::vector<Var<T>> xs;
     if (fold) {
       const Var<T> table = first_layer_projection(tape.param(embedding->weight));
       for (const Indices& s : steps) xs.push_back(gather_rows(table, s));
+    } else if (dropping) {
+      Indices symbols;
+      symbols.reserve(steps.size() * batch);
+      for (const Indices& s : steps) symbols.insert(symbols.end(), s.begin(), s.end());
+      const Var<T> embedded = (*embedding_dropout)((*embedding)(tape, symbols));
+      const Var<T> projection = first_layer_projection(embedded);  // [T * B, gates * hidden]
+      for (std::size_t t = 0; t < steps.size(); ++t)
+        xs.push_back(slice(projection, 0, t * batch, (t + 1) * batch));
     } else {
       for (const Indices& s : steps)
         xs.push_back(embedding ? (*embedding)(tape, s) : tape.one_hot(s, vocabulary_size));
@@ -140,7 +185,7 @@ class CharLM : public nn::Module<T> {
       using St = typename std::decay_t<decltype(stack)>::State;
       std::vector<St> init;
       for (std::size_t l = 0; l < num_layers(); ++l) init.push_back(make_state(l));
-      auto out = fold ? stack.from_projections(xs, init) : stack(xs, init);
+      auto out = projected ? stack.from_projections(xs, init) : stack(xs, init);
       outputs = std::move(out.outputs);
       for (std::size_t l = 0; l < num_layers(); ++l) store(l, out.last[l]);
     };
@@ -163,6 +208,7 @@ class CharLM : public nn::Module<T> {
 
   const std::size_t vocabulary_size, embedding_dim, hidden_size;
   const Cell cell;
+  const Options options;
 
  private:
   Var<T> first_layer_projection(const Var<T>& x) const {
@@ -176,6 +222,7 @@ class CharLM : public nn::Module<T> {
   std::unique_ptr<nn::LSTM<T>> lstm;
   std::unique_ptr<nn::GRU<T>> gru;
   std::unique_ptr<nn::Linear<T>> head;
+  std::unique_ptr<nn::Dropout<T>> embedding_dropout, head_dropout;  // null without dropout
 };
 
 }  // namespace tapegrad::models

@@ -3,13 +3,16 @@
 //
 // parameters() lists a module's own parameters in registration order, then each sub-module's
 // (recursively, in registration order), named "sub.name". That order is stable: optimisers
-// and checkpoints rely on it.
+// and checkpoints rely on it. generators() does the same for the random generators a module
+// draws from while it trains (dropout masks), whose states a checkpoint must keep too.
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <tapegrad/tape.hpp>
+
+#include "tapegrad/nn/init.hpp"
 
 namespace tapegrad::nn {
 
@@ -40,6 +43,14 @@ class Module {
   void zero_grad() {
     for (Parameter<T>* p : parameters()) p->zero_grad();
   }
+  /// ("name", generator) for every random generator of this module and its sub-modules, named
+  /// like parameters ("lstm.dropout.rng"). Saving and restoring their states (Rng::state) is
+  /// what makes a resumed run with dropout draw the masks an uninterrupted run would.
+  std::vector<std::pair<std::string, Rng*>> named_generators() {
+    std::vector<std::pair<std::string, Rng*>> out;
+    collect_generators("", out);
+    return out;
+  }
   /// Training or evaluation mode (for layers that behave differently, e.g. dropout).
   void train(bool on = true) {
     training_ = on;
@@ -54,6 +65,11 @@ class Module {
     params_.emplace_back(name, std::make_unique<Parameter<T>>(std::move(value), name));
     return *params_.back().second;
   }
+  /// Registers a random generator the module owns (a member of the derived class).
+  Rng& register_generator(const std::string& name, Rng& rng) {
+    generators_.emplace_back(name, &rng);
+    return rng;
+  }
   /// Registers a sub-module (owned by the caller, usually a member of the derived class).
   template <class M>
   M& register_module(const std::string& name, M& module) {
@@ -66,10 +82,33 @@ class Module {
     for (auto& [name, p] : params_) out.emplace_back(prefix + name, p.get());
     for (auto& [name, m] : children_) m->collect(prefix + name + ".", out);
   }
+  void collect_generators(const std::string& prefix,
+                          std::vector<std::pair<std::string, Rng*>>& out) {
+    for (auto& [name, g] : generators_) out.emplace_back(prefix + name, g);
+    for (auto& [name, m] : children_) m->collect_generators(prefix + name + ".", out);
+  }
 
   std::vector<std::pair<std::string, std::unique_ptr<Parameter<T>>>> params_;
   std::vector<std::pair<std::string, Module<T>*>> children_;
+  std::vector<std::pair<std::string, Rng*>> generators_;
   bool training_ = true;
+};
+
+/// Evaluation mode for a scope: the module (and its sub-modules) is put in eval() and given
+/// back the mode it had, also when the scope is left by an exception.
+template <class T>
+class EvalMode {
+ public:
+  explicit EvalMode(Module<T>& module) : module_(module), was_training_(module.training()) {
+    module_.eval();
+  }
+  ~EvalMode() { module_.train(was_training_); }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  Module<T>& module_;
+  bool was_training_;
 };
 
 }  // namespace tapegrad::nn

@@ -8,17 +8,44 @@
 //   GRU:  [r, z, n] blocks of gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh   (W_ih [3H, I])
 //         r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r * gh_n)
 //         h' = (1 - z) n + z h
-// Weights are Xavier-uniform per gate block, biases zero.
+// Weights are Xavier-uniform per gate block and biases zero (RecurrentInit::xavier), or drawn as
+// PyTorch draws them (RecurrentInit::pytorch). A stack of layers can apply dropout between them,
+// as PyTorch's `dropout` argument does.
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <tapegrad/ops.hpp>
 
+#include "tapegrad/nn/dropout.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/module.hpp"
 
 namespace tapegrad::nn {
+
+/// How a recurrent layer's weights start.
+enum class RecurrentInit {
+  /// Each gate's [hidden, in] block Xavier-uniform, as if the gates were separate layers;
+  /// biases zero. Learns fast with Adam on small models.
+  xavier,
+  /// PyTorch's torch.nn.RNN/LSTM/GRU default: every weight and bias U(-1/sqrt(hidden),
+  /// 1/sqrt(hidden)), drawn weight_ih, weight_hh, bias_ih, bias_hh.
+  pytorch,
+};
+
+/// The choices of a stack of recurrent layers beyond its sizes.
+struct RecurrentOptions {
+  bool bias = true;
+  /// Dropout on each layer's outputs on their way to the next layer (not on the last layer's,
+  /// nor on the state a layer carries to its own next step): PyTorch's `dropout` argument.
+  double dropout = 0;
+  RecurrentInit init = RecurrentInit::xavier;
+  /// LSTM only: the forget gate's block of bias_ih starts at this value and that of bias_hh at
+  /// 0, so the gate starts at sigmoid(forget_bias) (1.0 is a common choice: remember by
+  /// default). 0 leaves the biases as the init drew them.
+  double forget_bias = 0;
+};
 
 namespace detail {
 // Xavier per gate: each [hidden, in] block of a [gates * hidden, in] weight gets the bound of a
@@ -42,16 +69,16 @@ inline void check_batch(const char* layer, const Shape& x, std::size_t features)
 template <class T>
 class RecurrentWeights : public Module<T> {
  public:
-  RecurrentWeights(std::size_t input, std::size_t hidden, std::size_t gates, Rng& rng, bool bias)
+  RecurrentWeights(std::size_t input, std::size_t hidden, std::size_t gates, Rng& rng, bool bias,
+                   RecurrentInit init)
       : input_size(input),
         hidden_size(hidden),
-        weight_ih(this->register_parameter("weight_ih",
-                                           detail::gate_weights<T>(gates, hidden, input, rng))),
-        weight_hh(this->register_parameter("weight_hh",
-                                           detail::gate_weights<T>(gates, hidden, hidden, rng))),
-        bias_ih(bias ? &this->register_parameter("bias_ih", zeros<T>({gates * hidden})) : nullptr),
-        bias_hh(bias ? &this->register_parameter("bias_hh", zeros<T>({gates * hidden})) : nullptr) {
-  }
+        weight_ih(this->register_parameter("weight_ih", weights(init, gates, hidden, input, rng))),
+        weight_hh(this->register_parameter("weight_hh", weights(init, gates, hidden, hidden, rng))),
+        bias_ih(bias ? &this->register_parameter("bias_ih", biases(init, gates, hidden, rng))
+                     : nullptr),
+        bias_hh(bias ? &this->register_parameter("bias_hh", biases(init, gates, hidden, rng))
+                     : nullptr) {}
 
   const std::size_t input_size, hidden_size;
   Parameter<T>& weight_ih;
@@ -69,6 +96,25 @@ class RecurrentWeights : public Module<T> {
   }
 
  protected:
+  static Tensor<T> weights(RecurrentInit init, std::size_t gates, std::size_t hidden,
+                           std::size_t in, Rng& rng) {
+    if (init == RecurrentInit::xavier) return detail::gate_weights<T>(gates, hidden, in, rng);
+    const double a = 1 / std::sqrt(double(hidden));
+    Shape shape(2);  // as in gate_weights
+    shape[0] = gates * hidden;
+    shape[1] = in;
+    return uniform<T>(shape, -a, a, rng);
+  }
+  static Tensor<T> biases(RecurrentInit init, std::size_t gates, std::size_t hidden, Rng& rng) {
+    Shape shape(1);  // as in gate_weights
+    shape[0] = gates * hidden;
+    const double a = init == RecurrentInit::xavier ? 0.0 : 1 / std::sqrt(double(hidden));
+    Tensor<T> t;
+    t.resize(shape);  // not zeros(): g++ 12 warns (falsely) in its inlined shape copy
+    for (T& v : t) v = a == 0 ? T(0) : T(rng.uniform(-a, a));
+    return t;
+  }
+
   Var<T> zero_hidden(Tape<T>& t, std::size_t batch) const {
     Shape shape(2);
     shape[0] = batch;
@@ -109,8 +155,9 @@ template <class T>
 class RNNCell : public RecurrentWeights<T> {
  public:
   using State = Var<T>;
-  RNNCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true)
-      : RecurrentWeights<T>(input, hidden, 1, rng, bias) {}
+  RNNCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true,
+          RecurrentInit init = RecurrentInit::xavier)
+      : RecurrentWeights<T>(input, hidden, 1, rng, bias, init) {}
   /// x [batch, input], h [batch, hidden] -> h' [batch, hidden]
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("RNNCell", x.shape(), this->input_size);
@@ -134,8 +181,19 @@ template <class T>
 class LSTMCell : public RecurrentWeights<T> {
  public:
   using State = LSTMState<T>;
-  LSTMCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true)
-      : RecurrentWeights<T>(input, hidden, 4, rng, bias) {}
+  LSTMCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true,
+           RecurrentInit init = RecurrentInit::xavier)
+      : RecurrentWeights<T>(input, hidden, 4, rng, bias, init) {}
+  /// Sets the forget gate's bias block ([hidden, 2 hidden) of bias_ih) to `value` and that of
+  /// bias_hh to 0, so the gate starts at sigmoid(value) whatever the init drew.
+  void set_forget_bias(double value) {
+    if (!this->bias_ih) throw Error("LSTMCell: a forget-gate bias needs a layer with biases");
+    const std::size_t H = this->hidden_size;
+    for (std::size_t k = H; k < 2 * H; ++k) {
+      this->bias_ih->value(k) = T(value);
+      this->bias_hh->value(k) = T(0);
+    }
+  }
   State operator()(const Var<T>& x, const State& s) const {
     detail::check_batch("LSTMCell", x.shape(), this->input_size);
     return from_gates(this->both_parts(x, s.h), s.c);
@@ -167,8 +225,9 @@ template <class T>
 class GRUCell : public RecurrentWeights<T> {
  public:
   using State = Var<T>;
-  GRUCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true)
-      : RecurrentWeights<T>(input, hidden, 3, rng, bias) {}
+  GRUCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true,
+          RecurrentInit init = RecurrentInit::xavier)
+      : RecurrentWeights<T>(input, hidden, 3, rng, bias, init) {}
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("GRUCell", x.shape(), this->input_size);
     return step(this->input_part(x), h);
@@ -187,7 +246,8 @@ class GRUCell : public RecurrentWeights<T> {
   static const Var<T>& output(const State& s) { return s; }
 };
 
-/// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states.
+/// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states
+/// (through dropout while training, when RecurrentOptions::dropout > 0).
 /// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order.
 template <class T, template <class> class CellT>
 class Stacked : public Module<T> {
@@ -199,17 +259,37 @@ class Stacked : public Module<T> {
     std::vector<State> last;      // every layer's state after the last step
   };
 
-  Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng, bool bias = true)
+  Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng,
+          const RecurrentOptions& options = {})
       : input_size(input), hidden_size(hidden) {
     if (input == 0 || hidden == 0 || layers == 0)
       throw Error(
           "recurrent layer: input size, hidden size and layer count must be positive; got " +
           std::to_string(input) + ", " + std::to_string(hidden) + ", " + std::to_string(layers));
+    if (!(options.dropout >= 0 && options.dropout < 1))
+      throw Error("recurrent layer: expected a dropout probability in [0, 1), got " +
+                  std::to_string(options.dropout));
     for (std::size_t l = 0; l < layers; ++l) {
-      cells_.push_back(std::make_unique<Cell>(l == 0 ? input : hidden, hidden, rng, bias));
+      cells_.push_back(
+          std::make_unique<Cell>(l == 0 ? input : hidden, hidden, rng, options.bias, options.init));
       this->register_module("layer" + std::to_string(l), *cells_.back());
     }
+    if (options.forget_bias != 0) {
+      if constexpr (std::is_same_v<Cell, LSTMCell<T>>) {
+        for (auto& cell : cells_) cell->set_forget_bias(options.forget_bias);
+      } else {
+        throw Error("recurrent layer: a forget-gate bias is for an LSTM; this layer has none");
+      }
+    }
+    // Drawn after every weight, and only when used: a stack without dropout starts from the
+    // same weights whatever the option, and so does every layer of one with it.
+    if (options.dropout > 0 && layers > 1) {
+      dropout_ = std::make_unique<Dropout<T>>(options.dropout, rng.next());
+      this->register_module("dropout", *dropout_);
+    }
   }
+  Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng, bool bias)
+      : Stacked(input, hidden, layers, rng, RecurrentOptions{bias}) {}
 
   /// xs: one [batch, input] Var per time step. initial: one state per layer, or empty for zeros.
   Output operator()(const std::vector<Var<T>>& xs, std::vector<State> initial = {}) const {
@@ -248,6 +328,7 @@ class Stacked : public Module<T> {
         out.last[l] =
             l == 0 && projected ? cells_[0]->step(x, out.last[0]) : (*cells_[l])(in, out.last[l]);
         in = Cell::output(out.last[l]);
+        if (dropout_ && l + 1 < cells_.size()) in = (*dropout_)(in);
       }
       out.outputs.push_back(in);
     }
@@ -255,6 +336,7 @@ class Stacked : public Module<T> {
   }
 
   std::vector<std::unique_ptr<Cell>> cells_;
+  std::unique_ptr<Dropout<T>> dropout_;  // between layers; null without dropout
 };
 
 template <class T>

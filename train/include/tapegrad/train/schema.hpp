@@ -39,6 +39,12 @@ NumberRange positive();
 NumberRange non_negative(const std::string& note = "");
 /// [lo, hi].
 NumberRange between(double lo, double hi);
+/// [lo, hi): e.g. a dropout probability, [0, 1).
+NumberRange from_below(double lo, double hi);
+/// (lo, hi]: e.g. a decay factor, (0, 1].
+NumberRange above_up_to(double lo, double hi);
+/// Any finite number.
+NumberRange finite();
 
 /// A field whose value differs between two configurations, as the user would type the values.
 struct Difference {
@@ -51,10 +57,13 @@ std::string one_of_text(const std::vector<std::string>& names);
 template <class Config>
 class Schema {
  public:
-  /// An unsigned integer in [lo, hi] (std::size_t; also a 64-bit seed).
+  /// An unsigned integer in [lo, hi] (std::size_t; also a 64-bit seed). With zero_is_none, 0
+  /// stands for "not set" (a default that turns a feature off) besides the range [lo, hi]
+  /// (lo >= 1), which is all a user can give.
   struct Integer {
     std::size_t Config::*member;
     std::size_t lo, hi;
+    bool zero_is_none = false;
   };
   struct Number {
     double Config::*member;
@@ -78,6 +87,13 @@ class Schema {
   Schema& integer(std::string name, std::size_t Config::*member, std::size_t lo, std::size_t hi,
                   std::string help, bool must_match = true) {
     fields_.push_back({std::move(name), std::move(help), must_match, Integer{member, lo, hi}});
+    return *this;
+  }
+  /// An integer in [lo, hi] or 0 for "none" (Integer::zero_is_none), e.g. an optional limit.
+  Schema& optional_integer(std::string name, std::size_t Config::*member, std::size_t lo,
+                           std::size_t hi, std::string help, bool must_match = true) {
+    fields_.push_back(
+        {std::move(name), std::move(help), must_match, Integer{member, lo, hi, true}});
     return *this;
   }
   Schema& number(std::string name, double Config::*member, NumberRange range, std::string help,
@@ -114,7 +130,8 @@ class Schema {
   /// The value of `f` in `c` as the user would type it (numbers: shortest round-trip text, so
   /// equal texts are equal values).
   static std::string text(const Field& f, const Config& c) {
-    if (const auto* i = std::get_if<Integer>(&f.kind)) return std::to_string(c.*(i->member));
+    if (const auto* i = std::get_if<Integer>(&f.kind))
+      return i->zero_is_none && c.*(i->member) == 0 ? "none" : std::to_string(c.*(i->member));
     if (const auto* n = std::get_if<Number>(&f.kind)) return format_number(c.*(n->member));
     return std::get<Choice>(f.kind).get(c);
   }
@@ -136,7 +153,7 @@ class Schema {
     for (const Field& f : fields_) {
       if (const auto* i = std::get_if<Integer>(&f.kind)) {
         const std::size_t v = c.*(i->member);
-        if (v < i->lo || v > i->hi)
+        if ((v < i->lo || v > i->hi) && !(i->zero_is_none && v == 0))
           throw ValueError("{" + f.name + "}: expected an integer in [" + std::to_string(i->lo) +
                            ", " + std::to_string(i->hi) + "], got " + std::to_string(v));
       } else if (const auto* n = std::get_if<Number>(&f.kind)) {

@@ -1,9 +1,12 @@
 #pragma once
 // The training loop every program needs, once: a Trainer steps a Task until a stop rule (steps
-// or training time), validates and checkpoints on a schedule, stops cleanly on an interrupt,
-// reports progress through a callback, keeps the loss history and log.csv, and continues a
-// checkpoint exactly (parameters, optimiser state, progress, every registered random generator
-// and the task's own state, such as a data position or a carried hidden state).
+// or training time, or no progress on the validation loss for `patience` validations), sets
+// the learning rate of each step from a schedule, validates and checkpoints on a schedule,
+// keeps the checkpoint of the best validation loss beside the latest, stops cleanly on an
+// interrupt, reports progress through a callback, keeps the loss history and log.csv, and
+// continues a checkpoint exactly (parameters, optimiser state, progress, every random generator
+// -- the model's own, such as dropout's, and the program's -- and the task's own state, such as
+// a data position or a carried hidden state).
 //
 // The program supplies what is specific to it: a Task (the loss of the next batch, a validation
 // loss, extra state) and, through Hooks, what happens to the gradients between the backward pass
@@ -19,7 +22,8 @@
 //   trainer.run();
 //
 // Errors about settings are ValueErrors naming them as {max_steps}, {max_seconds},
-// {validate_every}, {checkpoint_every}, {clip} and {out_dir}.
+// {validate_every}, {checkpoint_every}, {clip}, {patience}, {out_dir} and the schedule's
+// ({lr_schedule}, {warmup}, ...; lr_schedule.hpp).
 #include <atomic>
 #include <functional>
 #include <optional>
@@ -31,6 +35,7 @@
 #include <tapegrad/nn/init.hpp>
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/nn/optim.hpp>
+#include <tapegrad/train/lr_schedule.hpp>
 
 namespace tapegrad::train {
 
@@ -85,7 +90,13 @@ struct Progress {
 struct History {
   std::vector<float> train_loss;                           // step k at index k - 1
   std::vector<float> grad_norm;                            // before clipping
+  std::vector<double> lr;                                  // the learning rate of each step
   std::vector<std::pair<std::size_t, double>> validation;  // (step, loss)
+
+  /// The validation with the lowest loss (the first of equals), if any.
+  std::optional<std::pair<std::size_t, double>> best_validation() const;
+  /// Validations since the best one (0 when the last one is the best).
+  std::size_t validations_since_best() const;
 };
 
 /// What the progress callback sees after every step.
@@ -94,12 +105,15 @@ struct Report {
   std::optional<std::size_t> max_steps;
   std::optional<double> max_seconds;
   float train_loss = 0;
-  std::optional<double> validation_loss;  // the latest
-  double items_per_second = 0;            // in this session
-  double elapsed = 0;                     // training seconds, all sessions
-  std::optional<double> eta;              // seconds until the stop rule, when it can be told
-  bool validated = false;                 // this step was followed by a validation
-  bool last = false;                      // the stop rule is met
+  std::optional<double> validation_loss;                          // the latest
+  std::optional<std::pair<std::size_t, double>> best_validation;  // (step, loss)
+  double lr = 0;                                                  // of the step just taken
+  double items_per_second = 0;                                    // in this session
+  double elapsed = 0;                                             // training seconds, all sessions
+  std::optional<double> eta;   // seconds until the stop rule, when it can be told
+  bool validated = false;      // this step was followed by a validation
+  bool last = false;           // the stop rule is met
+  bool stopped_early = false;  // by TrainerOptions::patience
 };
 
 struct TrainerOptions {
@@ -111,13 +125,23 @@ struct TrainerOptions {
   std::size_t validate_every = 50;     // and after the last step
   std::size_t checkpoint_every = 200;  // and after the last step, and on an interrupt
   double clip = 0;                     // the largest gradient norm; 0: no clipping
+  /// The learning rate of every step (set on the optimiser before it); none: the optimiser's
+  /// own rate throughout. Saved in the checkpoint; a resume with another one is refused.
+  std::optional<LRSchedule> schedule;
+  /// Stop once this many validations in a row have not improved on the best validation loss
+  /// (early stopping); none: never. At least 1.
+  std::optional<std::size_t> patience;
+  /// Write best.npz beside checkpoint.npz whenever a validation improves on the best loss: the
+  /// model at its best, which the latest checkpoint of an overfitting run is not.
+  bool keep_best = true;
   /// Where checkpoint.npz and log.csv go (created when first written). Empty: no files.
   std::string out_dir;
   /// The program's own description of the run (hyper-parameters, data identity), stored in
   /// every checkpoint beside the Trainer's "progress", "history", "task" and "rngs".
   nlohmann::json metadata = nlohmann::json::object();
-  /// Every random generator the run draws from while training (batch sampling, dropout): their
-  /// states are saved and restored, named.
+  /// Every random generator the program draws from while training (batch sampling): their
+  /// states are saved and restored, named. The model's own (Module::named_generators, such as
+  /// dropout's) are added by the Trainer as "model.<name>".
   std::vector<std::pair<std::string, nn::Rng*>> rngs;
   /// Polled between steps: when it becomes true the step in progress finishes, a checkpoint is
   /// written and run() returns interrupted.
@@ -149,7 +173,8 @@ class Trainer {
 
   /// One step: loss, backward, Task::after_backward, the gradient hand-off, clipping, update.
   StepResult step();
-  /// The task's validation loss, recorded in the history (nullopt when it has none).
+  /// The task's validation loss, recorded in the history (nullopt when it has none). A loss
+  /// below every earlier one writes best.npz (keep_best).
   std::optional<double> validate();
   /// Writes the checkpoint and log.csv (when this process writes files), then on_checkpoint.
   /// The first save of a session also removes the temporary files a killed run left in
@@ -158,14 +183,17 @@ class Trainer {
   /// write it): that is a ValueError naming {out_dir}, raised by run() before the first step.
   void save();
 
-  enum class Outcome { finished, interrupted };
-  /// Steps until the stop rule or an interrupt, validating and checkpointing on schedule.
+  enum class Outcome { finished, interrupted, stopped_early };
+  /// Steps until the stop rule, an interrupt or early stopping, validating and checkpointing on
+  /// schedule (and after the last step).
   Outcome run();
 
   /// The flag run() polls (TrainerOptions::interrupt), for a program that knows it only later.
   void set_interrupt(const std::atomic<bool>* flag) { options_.interrupt = flag; }
 
   bool done() const;
+  /// Whether `patience` validations in a row have not improved on the best.
+  bool stopped_early() const;
   const Progress& progress() const { return progress_; }
   const History& history() const { return history_; }
   const TrainerOptions& options() const { return options_; }
@@ -191,13 +219,16 @@ class Trainer {
   bool swept_temporaries_ = false;
   std::vector<std::string> removed_temporaries_;
   void check_checkpoint_is_ours() const;
+  void write_checkpoint(const std::string& path);
 };
 
-/// <out_dir>/checkpoint.npz
+/// <out_dir>/checkpoint.npz: the latest checkpoint, which a resume continues.
 std::string checkpoint_path(const std::string& out_dir);
+/// <out_dir>/best.npz: the checkpoint of the step with the best validation loss so far.
+std::string best_checkpoint_path(const std::string& out_dir);
 
-/// log.csv: "step,train_loss,grad_norm,validation_loss", one row per step (the validation loss
-/// empty where none was measured), numbers in shortest round-trip form.
+/// log.csv: "step,train_loss,grad_norm,lr,validation_loss", one row per step (the validation
+/// loss empty where none was measured), numbers in shortest round-trip form.
 std::string log_csv(const History& history);
 
 /// The optimiser's state tensors as a checkpoint names them ("optimizer.<name>"), for a
