@@ -28,5 +28,9 @@ template class Adagrad<float>;
 template class Adagrad<double>;
 template class Adam<float>;
 template class Adam<double>;
+template class AdamW<float>;
+template class AdamW<double>;
+template class Dropout<float>;
+template class Dropout<double>;
 
 }  // namespace tapegrad::nn

@@ -1,6 +1,7 @@
 // The recurrent layers unrolled over sequences: gradients with respect to every weight, every
 // input step and the given initial states against central differences (BPTT through nn's
 // composed cells), the wiring of stacked layers, and the sizes of what they return.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -446,6 +447,120 @@ BOOST_AUTO_TEST_CASE(float_layers_agree_with_double) {
   for (std::size_t k = 0; k < pd.size(); ++k)
     BOOST_TEST(xt::allclose(xt::cast<double>(pf[k]->grad), pd[k]->grad, 1e-4, 1e-5),
                "parameter " << k);
+}
+
+// ---- dropout between layers, init, forget-gate bias ----
+
+BOOST_AUTO_TEST_CASE(dropout_between_layers_is_gradient_checked_with_its_masks_held_fixed) {
+  // Each evaluation restores the generator, so every one draws the same masks: the function
+  // central differences see is the one the backward pass differentiates.
+  const std::size_t steps = 4, layers = 3;
+  std::mt19937_64 gen(103);
+  nn::Rng rng(103);
+  nn::RecurrentOptions o;
+  o.dropout = 0.4;
+  nn::GRU<double> gru(kInput, kHidden, layers, rng, o);
+  nn::Linear<double> head(kHidden, kClasses, rng);
+  randomise(gru, gen);
+  randomise(head, gen);
+  Sequence seq(steps, gen);
+  const Indices targets = targets_for(steps);
+  const auto generators = gru.named_generators();
+  BOOST_TEST_REQUIRE(generators.size() == 1u);
+  BOOST_TEST(generators[0].first == "dropout.rng");
+  const std::string start = generators[0].second->state();
+  const auto loss = [&](Tape<double>& t) {
+    generators[0].second->set_state(start);
+    return softmax_cross_entropy(head(concat(gru(seq.bind(t)).outputs, 0)), targets);
+  };
+  check_all_gradients(loss, named("gru.", gru) + named("head.", head) + seq.params());
+
+  // The masks do drop: the same weights without dropout give another loss, and so does the
+  // next draw; in eval() mode, or without gradients, the stack is the one without dropout.
+  nn::Rng plain_rng(103);
+  nn::GRU<double> plain(kInput, kHidden, layers, plain_rng);
+  for (std::size_t k = 0; k < gru.parameters().size(); ++k)
+    plain.parameters()[k]->value = gru.parameters()[k]->value;
+  Tape<double> a, b, c, d;
+  const double with = loss(a).item();
+  const double without =
+      softmax_cross_entropy(head(concat(plain(seq.bind(b)).outputs, 0)), targets).item();
+  BOOST_TEST(with != without);
+  BOOST_TEST(
+      softmax_cross_entropy(head(concat(gru(seq.bind(c)).outputs, 0)), targets).item() != with,
+      "a fresh mask on the next call");
+  gru.eval();
+  BOOST_TEST(softmax_cross_entropy(head(concat(gru(seq.bind(d)).outputs, 0)), targets).item() ==
+             without);
+  gru.train();
+  const std::string before = generators[0].second->state();
+  {
+    NoGradGuard no_grad;
+    Tape<double> e;
+    BOOST_TEST(softmax_cross_entropy(head(concat(gru(seq.bind(e)).outputs, 0)), targets).item() ==
+               without);
+  }
+  BOOST_TEST(generators[0].second->state() == before, "evaluating draws nothing");
+}
+
+BOOST_AUTO_TEST_CASE(dropout_leaves_a_one_layer_stack_and_the_initial_weights_alone) {
+  // PyTorch's rule: dropout acts between layers, so one layer has none (and no generator); and
+  // the generator's seed is drawn after every weight, so dropout never changes the init.
+  nn::Rng a(5), b(5), c(5), d(5);
+  nn::RecurrentOptions o;
+  o.dropout = 0.3;
+  nn::LSTM<double> one(kInput, kHidden, 1, a, o), three(kInput, kHidden, 3, b, o);
+  nn::LSTM<double> one_plain(kInput, kHidden, 1, c), three_plain(kInput, kHidden, 3, d);
+  BOOST_TEST(one.named_generators().empty());
+  BOOST_TEST(three.named_generators().size() == 1u);
+  for (std::size_t k = 0; k < three.parameters().size(); ++k)
+    BOOST_TEST((three.parameters()[k]->value == three_plain.parameters()[k]->value), k);
+  nn::Rng r(1);
+  o.dropout = 1.0;
+  BOOST_CHECK_THROW(nn::LSTM<double>(kInput, kHidden, 2, r, o), Error);
+}
+
+BOOST_AUTO_TEST_CASE(pytorch_init_draws_weights_and_biases_within_one_over_sqrt_hidden) {
+  const std::size_t hidden = 64;
+  nn::Rng rng(11);
+  nn::RecurrentOptions o;
+  o.init = nn::RecurrentInit::pytorch;
+  nn::LSTM<double> lstm(32, hidden, 2, rng, o);
+  const double bound = 1 / std::sqrt(double(hidden));
+  for (auto& [name, p] : lstm.named_parameters()) {
+    double largest = 0, sum_sq = 0;
+    for (double v : p->value) {
+      largest = std::max(largest, std::abs(v));
+      sum_sq += v * v;
+    }
+    BOOST_TEST(largest <= bound, name);
+    BOOST_TEST(largest > 0.95 * bound, name << " fills its range");
+    // U(-a, a) has variance a^2 / 3; 256 or more draws put the sample within 20%.
+    BOOST_TEST(std::abs(sum_sq / double(p->value.size()) / (bound * bound / 3) - 1) < 0.2, name);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(forget_bias_starts_the_forget_gate_open_and_is_for_lstms_only) {
+  const std::size_t hidden = 5;
+  nn::Rng rng(12);
+  nn::RecurrentOptions o;
+  o.init = nn::RecurrentInit::pytorch;  // non-zero biases, so that the 0 of bias_hh shows
+  o.forget_bias = 1.0;
+  nn::LSTM<double> lstm(3, hidden, 2, rng, o);
+  for (std::size_t l = 0; l < 2; ++l) {
+    const auto& cell = lstm.layer(l);
+    for (std::size_t k = 0; k < 4 * hidden; ++k) {
+      const bool forget = k >= hidden && k < 2 * hidden;
+      if (forget) {
+        BOOST_TEST(cell.bias_ih->value(k) == 1.0);
+        BOOST_TEST(cell.bias_hh->value(k) == 0.0);
+      } else {
+        BOOST_TEST(cell.bias_ih->value(k) != 1.0);
+      }
+    }
+  }
+  nn::Rng r(1);
+  BOOST_CHECK_THROW(nn::GRU<double>(3, hidden, 1, r, o), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

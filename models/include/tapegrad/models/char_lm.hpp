@@ -82,8 +82,7 @@ class CharLM : public nn::Module<T> {
       embedding = std::make_unique<nn::Embedding<T>>(vocabulary, embedding_dim, rng);
       this->register_module("embedding", *embedding);
     }
-    nn::RecurrentOptions recurrent;
-    recurrent.dropout = options.dropout;
+    nn::RecurrentOptions recurrent;  // dropout is set last, below
     recurrent.init = options.init;
     recurrent.forget_bias = options.forget_bias;
     switch (cell) {
@@ -102,7 +101,10 @@ class CharLM : public nn::Module<T> {
     }
     head = std::make_unique<nn::Linear<T>>(hidden, vocabulary, rng);
     this->register_module("head", *head);
-    if (options.dropout > 0) {  // drawn last: the weights do not depend on it
+    if (options.dropout > 0) {  // seeded last: the weights do not depend on it
+      if (rnn) rnn->set_dropout(options.dropout, rng.next());
+      if (lstm) lstm->set_dropout(options.dropout, rng.next());
+      if (gru) gru->set_dropout(options.dropout, rng.next());
       if (embedding) {
         embedding_dropout = std::make_unique<nn::Dropout<T>>(options.dropout, rng.next());
         this->register_module("embedding_dropout", *embedding_dropout);

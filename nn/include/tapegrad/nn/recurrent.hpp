@@ -266,9 +266,6 @@ class Stacked : public Module<T> {
       throw Error(
           "recurrent layer: input size, hidden size and layer count must be positive; got " +
           std::to_string(input) + ", " + std::to_string(hidden) + ", " + std::to_string(layers));
-    if (!(options.dropout >= 0 && options.dropout < 1))
-      throw Error("recurrent layer: expected a dropout probability in [0, 1), got " +
-                  std::to_string(options.dropout));
     for (std::size_t l = 0; l < layers; ++l) {
       cells_.push_back(
           std::make_unique<Cell>(l == 0 ? input : hidden, hidden, rng, options.bias, options.init));
@@ -281,12 +278,24 @@ class Stacked : public Module<T> {
         throw Error("recurrent layer: a forget-gate bias is for an LSTM; this layer has none");
       }
     }
-    // Drawn after every weight, and only when used: a stack without dropout starts from the
-    // same weights whatever the option, and so does every layer of one with it.
-    if (options.dropout > 0 && layers > 1) {
-      dropout_ = std::make_unique<Dropout<T>>(options.dropout, rng.next());
-      this->register_module("dropout", *dropout_);
-    }
+    if (!(options.dropout >= 0 && options.dropout < 1))
+      throw Error("recurrent layer: expected a dropout probability in [0, 1), got " +
+                  std::to_string(options.dropout));
+    // Drawn after every weight: the weights do not depend on the option.
+    if (options.dropout > 0 && layers > 1) set_dropout(options.dropout, rng.next());
+  }
+
+  /// Dropout p between the layers from now on, its masks drawn from a generator seeded with
+  /// `seed` (for a model that draws the seed after all of its own weights). Nothing for a single
+  /// layer: dropout acts between layers, as PyTorch's does. Once only.
+  void set_dropout(double p, std::uint64_t seed) {
+    if (dropout_) throw Error("recurrent layer: dropout is already set");
+    if (!(p >= 0 && p < 1))
+      throw Error("recurrent layer: expected a dropout probability in [0, 1), got " +
+                  std::to_string(p));
+    if (p == 0 || cells_.size() < 2) return;
+    dropout_ = std::make_unique<Dropout<T>>(p, seed);
+    this->register_module("dropout", *dropout_);
   }
   Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng, bool bias)
       : Stacked(input, hidden, layers, rng, RecurrentOptions{bias}) {}
