@@ -22,15 +22,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# name | flags common to both programs. The search: every configuration tried is listed here,
-# so that the table's rows can be rerun; the README says which won.
+# name | flags given to both programs. The search: every configuration tried is listed here,
+# so that the table's rows can be rerun; the README says which won at which training time.
+base="--model lstm --layers 1 --batch 32 --seq-len 64"
+adamw_cosine="--optimizer adamw --weight-decay 0.1 --lr-schedule cosine --warmup 100"
 recipes=(
-  "baseline|--model lstm --hidden 256 --layers 1 --embed 256 --optimizer adam --lr 2e-3"
-  "cosine|--model lstm --hidden 256 --layers 1 --embed 256 --optimizer adam --lr 2e-3 --lr-schedule cosine --lr-min 2e-4 --warmup 100"
-  "d0.1-h256|--model lstm --hidden 256 --layers 1 --embed 128 --optimizer adamw --weight-decay 0.1 --lr 3e-3 --lr-schedule cosine --lr-min 3e-4 --warmup 100 --dropout 0.1"
-  "d0.2-h384|--model lstm --hidden 384 --layers 1 --embed 128 --optimizer adamw --weight-decay 0.1 --lr 3e-3 --lr-schedule cosine --lr-min 3e-4 --warmup 100 --dropout 0.2"
-  "d0.25-h512|--model lstm --hidden 512 --layers 1 --embed 128 --optimizer adamw --weight-decay 0.1 --lr 2e-3 --lr-schedule cosine --lr-min 2e-4 --warmup 100 --dropout 0.25"
-  "d0.2-2x256|--model lstm --hidden 256 --layers 2 --embed 128 --optimizer adamw --weight-decay 0.1 --lr 3e-3 --lr-schedule cosine --lr-min 3e-4 --warmup 100 --dropout 0.2"
+  "baseline|$base --hidden 256 --embed 256 --optimizer adam --lr 2e-3"
+  "cosine|$base --hidden 256 --embed 256 --optimizer adam --lr 2e-3 --lr-schedule cosine --lr-min 2e-4 --warmup 100"
+  "d0.1-h256|$base --hidden 256 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.1"
+  "d0.2-h256|$base --hidden 256 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.2"
+  "d0.2-h384|$base --hidden 384 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.2"
+  "d0.25-h512|$base --hidden 512 --embed 128 $adamw_cosine --lr 2e-3 --lr-min 2e-4 --dropout 0.25"
+  "d0.2-2x256|--model lstm --layers 2 --batch 32 --seq-len 64 --hidden 256 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.2"
 )
 
 data=../shared/data/tinyshakespeare.txt
@@ -121,8 +124,7 @@ for name in "${names[@]}"; do
   out="build/quality/$name-${seconds}s"
   rm -rf "$out"
   mkdir -p "$out.tmp"
-  common=("${flags[@]}" --batch 32 --seq-len 64 --clip 5 --val-fraction 0.1 --seed 1
-          --time "$seconds" --val-every 250)
+  common=("${flags[@]}" --clip 5 --val-fraction 0.1 --seed 1 --time "$seconds" --val-every 250)
   lm_args=(train --data "$data" --level char "${common[@]}" --checkpoint-every 1000
            --print-every 250 --out "$out")
   torch_args=(--data "$data" "${common[@]}")

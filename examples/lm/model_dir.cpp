@@ -258,6 +258,12 @@ json summary_json(const LanguageModel& lm, const DataIdentity& data, const Progr
     s["validation_loss"] = h.validation.back().second;
     s["validation_step"] = h.validation.back().first;
   }
+  s["best_validation_loss"] = nullptr;  // what best.npz holds
+  s["best_validation_step"] = nullptr;
+  if (const auto best = h.best_validation()) {
+    s["best_validation_loss"] = best->second;
+    s["best_validation_step"] = best->first;
+  }
   return s;
 }
 

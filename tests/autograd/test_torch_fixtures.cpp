@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/fixtures.hpp"
 #include "support/gradient_test.hpp"
 
 namespace {
@@ -35,30 +36,11 @@ using tapegrad::Var;
 constexpr double kDoubleTol = 1e-10;
 constexpr double kFloatTol = 1e-4;
 
-const json& fixtures() {
-  static const json doc = [] {
-    const std::string path = TAPEGRAD_FIXTURE_DIR "/op_fixtures.json";
-    std::ifstream in(path);
-    if (!in)
-      throw std::runtime_error("cannot open " + path +
-                               "; regenerate it with /usr/bin/python3 "
-                               "tests/fixtures/make_op_fixtures.py");
-    return json::parse(in);
-  }();
-  return doc;
-}
+const json& fixtures() { return testsupport::fixture_file("op_fixtures"); }
 
 template <class T>
 Tensor<T> to_tensor(const json& j) {
-  Shape shape;
-  for (const json& d : j.at("shape")) shape.push_back(d.get<std::size_t>());
-  Tensor<T> t = Tensor<T>::from_shape(shape);
-  const json& data = j.at("data");
-  if (data.size() != t.size())
-    throw std::runtime_error("fixture tensor of shape " + tapegrad::shape_str(shape) + " holds " +
-                             std::to_string(data.size()) + " values");
-  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = static_cast<T>(data[i].get<double>());
-  return t;
+  return testsupport::fixture_tensor<T>(j);
 }
 
 std::string case_label(std::size_t index, const json& c) {

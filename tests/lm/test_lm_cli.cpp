@@ -90,13 +90,37 @@ BOOST_AUTO_TEST_CASE(help_lists_every_command_flag_and_exit_code) {
 
   const Result train = run(tmp, {"train", "--help"});
   BOOST_TEST(train.code == 0);
-  for (const char* flag :
-       {"--data",   "--level", "--min-count", "--model",     "--hidden",
-        "--layers", "--embed", "--seq-len",   "--batch",     "--optimizer",
-        "--lr",     "--clip",  "--steps",     "--time",      "--val-fraction",
-        "--seed",   "--out",   "--resume",    "--val-every", "--checkpoint-every",
-        "--dropout", "--weight-decay", "--lr-schedule", "--warmup", "--lr-min", "--lr-decay",
-        "--lr-decay-every", "--lr-decay-start", "--init", "--forget-bias", "--patience"})
+  for (const char* flag : {"--data",
+                           "--level",
+                           "--min-count",
+                           "--model",
+                           "--hidden",
+                           "--layers",
+                           "--embed",
+                           "--seq-len",
+                           "--batch",
+                           "--optimizer",
+                           "--lr",
+                           "--clip",
+                           "--steps",
+                           "--time",
+                           "--val-fraction",
+                           "--seed",
+                           "--out",
+                           "--resume",
+                           "--val-every",
+                           "--checkpoint-every",
+                           "--dropout",
+                           "--weight-decay",
+                           "--lr-schedule",
+                           "--warmup",
+                           "--lr-min",
+                           "--lr-decay",
+                           "--lr-decay-every",
+                           "--lr-decay-start",
+                           "--init",
+                           "--forget-bias",
+                           "--patience"})
     BOOST_TEST(contains(train.out, flag), flag);
   const Result sample = run(tmp, {"sample", "--help"});
   for (const char* flag :

@@ -238,6 +238,13 @@ BOOST_AUTO_TEST_CASE(a_version_1_directory_loads_and_resumes) {
     meta["history"][name] = meta["task"][name];
   meta.erase("task");
   meta.erase("rngs");
+  // Nor the fields of format 3: the recipe's hyper-parameters, the schedule, the rates.
+  for (const char* name :
+       {"weight_decay", "lr_schedule", "warmup", "lr_min", "lr_decay", "lr_decay_every",
+        "lr_decay_start", "dropout", "init", "forget_bias", "patience"})
+    BOOST_TEST_REQUIRE(meta["hyperparameters"].erase(name) == 1u, name);
+  meta.erase("schedule");
+  meta["history"].erase("lr");
   ModelDir run = load_model_dir(tmp.path("run"));
   std::vector<std::pair<std::string, const Tensor<float>*>> extra;
   for (auto& [name, t] : run.lm->extra_tensors()) extra.emplace_back(name, t);
@@ -250,9 +257,14 @@ BOOST_AUTO_TEST_CASE(a_version_1_directory_loads_and_resumes) {
   BOOST_TEST(old.history.train_loss == now.history.train_loss, boost::test_tools::per_element());
   BOOST_TEST(old.history.last_time_step_grad_norms == now.history.last_time_step_grad_norms,
              boost::test_tools::per_element());
+  BOOST_TEST(old.lm->hp.dropout == 0.0);
+  BOOST_TEST(old.lm->hp.lr_schedule == "constant");
   Trainer resumed(resume_options(tmp));
   BOOST_TEST((resumed.run(nullptr, nullptr) == Trainer::Outcome::finished));
   BOOST_TEST(load_model_dir(tmp.path("run")).progress.step == 4u);
+  // The old steps ran at the optimiser's constant rate, and the log says so.
+  BOOST_TEST(resumed.history().lr == std::vector<double>(4, old.lm->hp.lr),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(checkpoint_whose_metadata_has_a_field_of_the_wrong_type) {

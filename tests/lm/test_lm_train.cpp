@@ -95,8 +95,9 @@ BOOST_AUTO_TEST_CASE(resume_reproduces_an_uninterrupted_run_bit_for_bit) {
     double dropout;
     const char* schedule;
   };
-  for (const Case c : {Case{"lstm", "adamw", 0.3, "cosine"}, Case{"gru", "adagrad", 0.2, "step"},
-                       Case{"rnn", "sgd", 0.0, "constant"}, Case{"lstm", "adam", 0.0, "constant"}}) {
+  for (const Case c :
+       {Case{"lstm", "adamw", 0.3, "cosine"}, Case{"gru", "adagrad", 0.2, "step"},
+        Case{"rnn", "sgd", 0.0, "constant"}, Case{"lstm", "adam", 0.0, "constant"}}) {
     BOOST_TEST_CONTEXT(c.model << " + " << c.optimizer << ", dropout " << c.dropout << ", "
                                << c.schedule) {
       LmTempDir tmp;
@@ -227,6 +228,9 @@ BOOST_AUTO_TEST_CASE(a_run_writes_checkpoint_plots_log_and_summary) {
   BOOST_TEST(summary["parameters"] == trainer.model().net->parameter_count());
   BOOST_TEST(summary["validation_loss"].get<double>() == h.validation[1].second);
   BOOST_TEST(summary["train_tokens"] == 6 * o.hp.batch * o.hp.seq_len);
+  const auto best = h.best_validation();
+  BOOST_TEST(summary["best_validation_loss"].get<double>() == best->second);
+  BOOST_TEST(summary["best_validation_step"].get<std::size_t>() == best->first);
 
   // The directory reads back as it was written.
   const ModelDir back = load_model_dir(o.out_dir);

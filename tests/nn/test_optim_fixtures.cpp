@@ -15,33 +15,18 @@
 #include <nlohmann/json.hpp>
 #include <tapegrad/nn/optim.hpp>
 
+#include "support/fixtures.hpp"
+
 using namespace tapegrad;
 using nlohmann::json;
 
 namespace {
 
-const json& fixtures() {
-  static const json doc = [] {
-    const std::string path = TAPEGRAD_FIXTURE_DIR "/optim_fixtures.json";
-    std::ifstream in(path);
-    if (!in)
-      throw std::runtime_error("cannot open " + path +
-                               "; regenerate it with /usr/bin/python3 "
-                               "tests/fixtures/make_optim_fixtures.py");
-    return json::parse(in);
-  }();
-  return doc;
-}
+const json& fixtures() { return testsupport::fixture_file("optim_fixtures"); }
 
 template <class T>
 Tensor<T> to_tensor(const json& j) {
-  Shape shape;
-  for (const json& d : j.at("shape")) shape.push_back(d.get<std::size_t>());
-  Tensor<T> t;
-  t.resize(shape);
-  const json& data = j.at("data");
-  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = T(data.at(i).get<double>());
-  return t;
+  return testsupport::fixture_tensor<T>(j);
 }
 
 template <class T>

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <tapegrad/nn/nn.hpp>
 
+#include "support/fixtures.hpp"
 #include "support/gradient_test.hpp"
 
 using namespace tapegrad;
@@ -35,18 +36,7 @@ namespace {
 constexpr double kDoubleTol = 1e-10;
 constexpr double kFloatTol = 1e-4;
 
-const json& fixtures() {
-  static const json doc = [] {
-    const std::string path = TAPEGRAD_FIXTURE_DIR "/layer_fixtures.json";
-    std::ifstream in(path);
-    if (!in)
-      throw std::runtime_error("cannot open " + path +
-                               "; regenerate it with /usr/bin/python3 "
-                               "tests/fixtures/make_layer_fixtures.py");
-    return json::parse(in);
-  }();
-  return doc;
-}
+const json& fixtures() { return testsupport::fixture_file("layer_fixtures"); }
 
 const json& fixture_case(const std::string& name) {
   for (const json& c : fixtures().at("cases"))
@@ -57,15 +47,7 @@ const json& fixture_case(const std::string& name) {
 
 template <class T>
 Tensor<T> to_tensor(const json& j) {
-  Shape shape;
-  for (const json& d : j.at("shape")) shape.push_back(d.get<std::size_t>());
-  Tensor<T> t = Tensor<T>::from_shape(shape);
-  const json& data = j.at("data");
-  if (data.size() != t.size())
-    throw std::runtime_error("fixture tensor of shape " + shape_str(shape) + " holds " +
-                             std::to_string(data.size()) + " values");
-  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = static_cast<T>(data[i].get<double>());
-  return t;
+  return testsupport::fixture_tensor<T>(j);
 }
 
 // Row k of a [n, ...] tensor, as a tensor of its own.

@@ -15,21 +15,14 @@
 #include <tapegrad/train/value_error.hpp>
 
 #include "support/error_of.hpp"
+#include "support/fixtures.hpp"
 
 using namespace tapegrad;
 using nlohmann::json;
 
 namespace {
 
-const json& fixtures() {
-  static const json doc = [] {
-    const std::string path = TAPEGRAD_FIXTURE_DIR "/optim_fixtures.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path);
-    return json::parse(in);
-  }();
-  return doc;
-}
+const json& fixtures() { return testsupport::fixture_file("optim_fixtures"); }
 
 train::LRSchedule from_options(const json& o) {
   train::LRSchedule s;

@@ -141,7 +141,7 @@ History history_from_json(const json& j, std::size_t steps) {
     throw Error(where + ": " + std::to_string(h.train_loss.size()) + " train losses and " +
                 std::to_string(h.grad_norm.size()) + " gradient norms for " +
                 std::to_string(steps) + " steps");
-  if (h.lr.size() > steps)
+  if (!h.lr.empty() && h.lr.size() != steps)
     throw Error(where + ": " + std::to_string(h.lr.size()) + " learning rates for " +
                 std::to_string(steps) + " steps");
   return h;
@@ -262,6 +262,8 @@ void Trainer::resume(const json& meta) {
   progress_.max_steps = options_.max_steps;
   progress_.max_seconds = options_.max_seconds;
   history_ = std::move(history);
+  // A checkpoint from before schedules trained every step at the optimiser's own rate.
+  if (history_.lr.empty()) history_.lr.assign(progress_.step, optimizer_.lr());
   saved_step_ = progress_.step;
   owns_checkpoint_ = true;
 }
@@ -323,7 +325,7 @@ StepResult Trainer::step() {
   session_items_ += items;
   history_.train_loss.push_back(value);
   history_.grad_norm.push_back(float(norm));
-  if (history_.lr.size() + 1 == history_.train_loss.size()) history_.lr.push_back(optimizer_.lr());
+  history_.lr.push_back(optimizer_.lr());
   return StepResult{value, norm};
 }
 
