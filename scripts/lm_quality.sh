@@ -30,7 +30,6 @@ recipes=(
   "baseline|$base --hidden 256 --embed 256 --optimizer adam --lr 2e-3"
   "cosine|$base --hidden 256 --embed 256 --optimizer adam --lr 2e-3 --lr-schedule cosine --lr-min 2e-4 --warmup 100"
   "d0.1-h256|$base --hidden 256 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.1"
-  "d0.2-h256|$base --hidden 256 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.2"
   "d0.2-h384|$base --hidden 384 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.2"
   "d0.25-h512|$base --hidden 512 --embed 128 $adamw_cosine --lr 2e-3 --lr-min 2e-4 --dropout 0.25"
   "d0.2-2x256|--model lstm --layers 2 --batch 32 --seq-len 64 --hidden 256 --embed 128 $adamw_cosine --lr 3e-3 --lr-min 3e-4 --dropout 0.2"
