@@ -10,6 +10,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
+#include <tapegrad/nn/optim.hpp>
 #include <tapegrad/train/lr_schedule.hpp>
 #include <tapegrad/train/trainer.hpp>
 #include <tapegrad/train/value_error.hpp>
@@ -138,6 +139,28 @@ BOOST_AUTO_TEST_CASE(a_schedule_round_trips_through_json_and_refuses_nonsense) {
   j["schedule"] = "triangle";
   BOOST_TEST(testsupport::error_of([&] { train::LRSchedule::from_json(j); }) ==
              "schedule: unknown schedule 'triangle' (expected constant, cosine, step)");
+}
+
+BOOST_AUTO_TEST_CASE(a_cosine_to_zero_over_a_long_run_reaches_zero_and_an_optimizer_takes_it) {
+  // (1 + cos(pi * f)) rounds to exactly 0 once (pi * (1 - f))^2 / 2 is below half an ulp of 1:
+  // the last step of a 10^9-step run. The optimiser must accept that rate (a step that moves
+  // nothing), not stop the run at its last step.
+  train::LRSchedule s;
+  s.kind = train::LRSchedule::Kind::cosine;
+  s.lr = 0.01;
+  const std::size_t steps = 1000000000;
+  train::Progress p;
+  p.step = steps - 1;
+  p.max_steps = steps;
+  BOOST_TEST(s.rate(p) == 0.0);
+  Parameter<float> w(Tensor<float>{1.0f}, "w");
+  nn::SGD<float> sgd({&w}, 0.01);
+  sgd.set_lr(s.rate(p));
+  w.grad = Tensor<float>{5.0f};
+  sgd.step();
+  BOOST_TEST(w.value(0) == 1.0f);
+  BOOST_CHECK_THROW(sgd.set_lr(-1e-3), Error);
+  BOOST_CHECK_THROW(sgd.set_lr(std::nan("")), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

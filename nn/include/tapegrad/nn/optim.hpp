@@ -32,10 +32,12 @@ class Optimizer {
     for (Parameter<T>* p : params_) p->zero_grad();
   }
   double lr() const { return lr_; }
-  /// The learning rate of the next step(), e.g. from a schedule; a positive number.
+  /// The learning rate of the next step(), e.g. from a schedule: a number >= 0. Unlike the
+  /// starting rate it may be 0: a schedule decaying to a floor of 0 reaches it (a cosine's
+  /// last step over a long run rounds to exactly 0), and that step must not fail.
   void set_lr(double lr) {
-    if (!(lr > 0) || !std::isfinite(lr))
-      throw Error("optimizer: learning rate must be a positive number, got " + std::to_string(lr));
+    if (!(lr >= 0) || !std::isfinite(lr))
+      throw Error("optimizer: learning rate must be a number >= 0, got " + std::to_string(lr));
     lr_ = lr;
   }
   double weight_decay() const { return weight_decay_; }
