@@ -11,6 +11,7 @@ packages=(
   cmake g++ make
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   libboost-test-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev python3-numpy
+  libopenmpi-dev openmpi-bin  # tapegrad::distributed and its tests under mpirun
   "$@"  # what a script needs besides: scripts/fuzz.sh adds clang and its runtimes
 )
 

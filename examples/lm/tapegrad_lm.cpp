@@ -6,6 +6,9 @@
 // Exit codes: 0 success; 1 an error (bad data, a checkpoint that cannot be used, I/O);
 // 2 a usage error (unknown flag, malformed or out-of-range value); 130 training was interrupted
 // by SIGINT and a checkpoint was saved (143 for SIGTERM).
+//
+// Under mpirun (`mpirun -np N tapegrad-lm train ...`), train runs data-parallel: the N processes
+// share --batch, rank 0 alone prints and writes --out, and an error is reported once.
 #include <unistd.h>
 
 #include <atomic>
@@ -25,6 +28,10 @@
 #include <tapegrad/train/format.hpp>
 #include <tapegrad/train/value_error.hpp>
 
+#ifdef TAPEGRAD_HAVE_MPI
+#include <tapegrad/distributed/communicator.hpp>
+#endif
+
 #include "common/cli.hpp"
 #include "lm/generate.hpp"
 #include "lm/train.hpp"
@@ -43,11 +50,15 @@ constexpr std::size_t kDefaultSteps = 100;
 // Set by the signal handler, polled by the training loop between steps.
 std::atomic<bool> g_interrupted{false};
 volatile std::sig_atomic_t g_signal = 0;
+// The processes other than rank 0 of a data-parallel run say nothing when signalled (mpirun
+// signals all of them; rank 0 speaks for the run).
+volatile std::sig_atomic_t g_quiet_signal = 0;
 static_assert(std::atomic<bool>::is_always_lock_free, "the flag is set from a signal handler");
 
 extern "C" void on_signal(int signal) {
   g_signal = signal;
   g_interrupted.store(true);
+  if (g_quiet_signal) return;
   const char message[] =
       "\ninterrupted: finishing this step and saving a checkpoint (again to quit without "
       "saving)\n";
@@ -193,6 +204,61 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
       ->capture_default_str();
 }
 
+// A data-parallel run's error: reported once, by rank 0 (the processes of a run usually fail
+// alike), or by the process that alone failed.
+struct ReportedError {
+  int exit_code;
+};
+
+// The processes of this run when mpirun started several (nullptr alone). Without MPI, several
+// processes would each train alone into the same --out: refused.
+std::unique_ptr<train::ProcessGroup> join_processes() {
+  const std::size_t launched = train::launched_processes();
+  if (launched < 2) return nullptr;
+#ifdef TAPEGRAD_HAVE_MPI
+  return std::make_unique<distributed::Communicator>();
+#else
+  throw UsageError("started as " + std::to_string(launched) +
+                   " processes (mpirun), but this tapegrad-lm was built without MPI: install "
+                   "libopenmpi-dev and rebuild for data-parallel training");
+#endif
+}
+
+// Runs `work` on every process; when it throws on any, every process learns of it (a sum and
+// rank 0's message) and the error is printed once: by rank 0, or by a process whose message
+// differs from rank 0's. Every process reaches this point, so it waits for no one forever.
+template <class Work>
+void agree(train::ProcessGroup* group, Work&& work) {
+  if (!train::is_parallel(group)) {
+    work();
+    return;
+  }
+  std::string error;
+  int code = 0;
+  try {
+    work();
+  } catch (const UsageError& e) {
+    error = e.what();
+    code = kExitUsage;
+  } catch (const train::ValueError& e) {
+    error = e.message(flag_of);
+    code = kExitError;
+  } catch (const std::exception& e) {
+    error = e.what();
+    code = kExitError;
+  }
+  double failed = code != 0 ? 1 : 0;
+  group->sum(&failed, 1);
+  const std::string root_error = train::broadcast_string(*group, error);
+  if (failed == 0) return;
+  if (!error.empty() && (group->rank() == 0 || error != root_error))
+    std::fprintf(
+        stderr, "tapegrad-lm: %s%s\n",
+        group->rank() == 0 ? "" : ("process " + std::to_string(group->rank()) + ": ").c_str(),
+        error.c_str());
+  throw ReportedError{code != 0 ? code : kExitError};
+}
+
 int run_train(CLI::App& cmd, TrainFlags& f) {
   TrainOptions& o = f.options;
   for (const CLI::Option* opt :
@@ -209,8 +275,38 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   if (!o.resume && !o.max_steps && !o.max_seconds) o.max_steps = kDefaultSteps;
   if (cmd.count("--max-memory")) o.max_memory_bytes = double(f.max_memory);
 
+  const std::unique_ptr<train::ProcessGroup> processes = join_processes();
+  train::ProcessGroup* group = processes.get();
+  o.processes = group;
+  const bool speaks = !group || group->rank() == 0;  // rank 0 alone prints
+  if (!speaks) g_quiet_signal = 1;
   install_signal_handlers();
-  Trainer trainer(o);
+  std::unique_ptr<Trainer> made;
+  agree(group, [&] { made = std::make_unique<Trainer>(o); });
+  Trainer& trainer = *made;
+  // Training: an error every process raised together (a diverged loss, a failed write on rank
+  // 0) is reported by rank 0; one only this process has ends all of them (the others would
+  // wait for it in their next step).
+  const auto train = [&](ProgressPrinter* printer) {
+    try {
+      return trainer.run(&g_interrupted, printer);
+    } catch (const train::CollectiveError& e) {
+      if (!group) throw;
+      if (printer) printer->finish();
+      if (speaks) std::fprintf(stderr, "tapegrad-lm: %s\n", e.what());
+      throw ReportedError{kExitError};
+    } catch (const std::exception& e) {
+      if (!group) throw;
+      std::fprintf(stderr, "tapegrad-lm: process %zu: %s\n", group->rank(), e.what());
+      group->abort(kExitError);
+      throw;  // not reached: abort ends this process
+    }
+  };
+  if (!speaks) {
+    return train(nullptr) == Trainer::Outcome::interrupted
+               ? 128 + (g_signal ? int(g_signal) : SIGINT)
+               : 0;
+  }
   LanguageModel& lm = trainer.model();
   const TrainOptions& run = trainer.options();
   std::string stop;
@@ -237,12 +333,17 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
     recipe +=
         "; stopping early after " + std::to_string(hp.patience) + " validations without a new best";
   std::fprintf(stderr, "%s\n", recipe.c_str());
-  std::fprintf(stderr, "  memory: about %s estimated, %s allowed (--max-memory)\n",
-               train::format_bytes(trainer.memory().total()).c_str(),
+  std::fprintf(stderr, "  memory: about %s estimated%s, %s allowed (--max-memory)\n",
+               train::format_bytes(trainer.memory().total()).c_str(), group ? " per process" : "",
                train::format_bytes(trainer.memory_limit()).c_str());
+  if (group)
+    std::fprintf(stderr,
+                 "  data-parallel: %zu processes, %zu streams each; gradients averaged every "
+                 "step\n",
+                 group->size(), lm.hp.batch / group->size());
 
   ProgressPrinter printer(stderr, ::isatty(STDERR_FILENO) == 1, run.print_every);
-  const Trainer::Outcome outcome = trainer.run(&g_interrupted, &printer);
+  const Trainer::Outcome outcome = train(&printer);
   const std::string checkpoint = checkpoint_path(run.out_dir);
   if (outcome == Trainer::Outcome::interrupted) {
     std::printf(
@@ -271,6 +372,16 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
                 train::best_checkpoint_path(run.out_dir).c_str());
   std::printf("checkpoint: %s (plots: losses.svg, gradient_norms.svg; log: log.csv)\n",
               checkpoint.c_str());
+  if (group)
+    std::printf(
+        "data-parallel: %zu processes; averaging gradients took %s of this session's "
+        "training time on rank 0\n",
+        group->size(),
+        (format_number(std::round(1000 * trainer.averaging_seconds() /
+                                  std::max(1e-9, trainer.progress().train_seconds)) /
+                       10) +
+         "%")
+            .c_str());
   return 0;
 }
 
@@ -445,6 +556,8 @@ int main(int argc, char** argv) {
     if (*sample_cmd) return run_sample(model_dir, which, sample_options);
     if (*complete_cmd) return run_complete(model_dir, which, prompt, top);
     if (*eval_cmd) return run_eval(model_dir, which, eval_data, eval_max_text);
+  } catch (const ReportedError& e) {
+    return e.exit_code;
   } catch (const UsageError& e) {  // the flags asked for it (more memory than fits, ...)
     std::fprintf(stderr, "tapegrad-lm: %s\n", e.what());
     return kExitUsage;

@@ -225,7 +225,8 @@ void Trainer::check_memory(const Hyperparameters& hp, std::size_t vocabulary,
   sizes.layers = hp.layers;
   sizes.cell = Model::parse_cell(hp.model);
   sizes.optimizer = hp.optimizer;
-  sizes.batch = hp.batch;
+  // One process's share: the estimate and the limit are per process.
+  sizes.batch = hp.batch / train::shard_of(options_.processes).count;
   sizes.seq_len = hp.seq_len;
   // At word level every token takes at least one byte: a bound that needs no tokenising.
   sizes.tokens = hp.level == Level::character ? count_characters(text) : text.size();
@@ -242,13 +243,23 @@ void Trainer::check_memory(const Hyperparameters& hp, std::size_t vocabulary,
 
 void Trainer::set_up(const std::string& text) {
   TrainOptions& o = options_;
+  const std::size_t processes = train::shard_of(o.processes).count;
+  if (o.hp.batch % processes != 0)
+    throw UsageError("--batch " + std::to_string(o.hp.batch) + " does not divide among the " +
+                     std::to_string(processes) +
+                     " processes of this run: each trains on an equal share of the streams (give "
+                     "a multiple of " +
+                     std::to_string(processes) + ", or run " +
+                     (o.resume ? "as many processes as divide the checkpoint's --batch"
+                               : "another number of processes") +
+                     ")");
   const Vocabulary& vocabulary = lm_->vocabulary;
   chars_per_token_ = characters_per_token(text, vocabulary);
   const train::Split parts = train::split(vocabulary.encode(text), o.hp.val_fraction);
   check_batching(parts.train.size(), o.hp.batch, o.hp.seq_len, vocabulary.unit());
-  task_ = std::make_unique<train::LanguageModelTask>(*lm_->net, lm_->carried, parts.train,
-                                                     parts.validation, o.hp.batch, o.hp.seq_len,
-                                                     vocabulary.unit(), chars_per_token_);
+  task_ = std::make_unique<train::LanguageModelTask>(
+      *lm_->net, lm_->carried, parts.train, parts.validation, o.hp.batch, o.hp.seq_len,
+      vocabulary.unit(), chars_per_token_, o.processes);
 
   train::TrainerOptions t;
   t.max_steps = o.max_steps;
@@ -259,6 +270,7 @@ void Trainer::set_up(const std::string& text) {
   t.schedule = o.hp.schedule();
   if (o.hp.patience > 0) t.patience = o.hp.patience;
   t.out_dir = o.out_dir;
+  t.processes = o.processes;
   t.metadata = checkpoint_metadata(*lm_, data_);
   t.on_checkpoint = [this] { write_reports(options_.out_dir, *lm_, data_, progress(), history()); };
   t.on_progress = [this](const train::Report& r) {

@@ -40,6 +40,9 @@ struct TrainOptions {
   /// The most memory a run may need, by train::estimate_training_memory (--max-memory); none:
   /// the machine's physical memory.
   std::optional<double> max_memory_bytes;
+  /// The processes of a data-parallel run (mpirun); null: this process alone. --batch is the
+  /// global batch and must divide among them; rank 0 alone writes the model directory.
+  train::ProcessGroup* processes = nullptr;
 };
 
 /// A run refused before anything was written because of what the flags asked for (a value out
@@ -135,6 +138,8 @@ class Trainer {
   std::optional<Evaluation> last_validation() const;
   /// The step and loss of the best validation so far (best.npz holds that step), if any.
   std::optional<std::pair<std::size_t, double>> best_validation() const;
+  /// Seconds spent averaging gradients over the processes, this session.
+  double averaging_seconds() const { return trainer_->averaging_seconds(); }
   /// ProgressPrinter's unit: "chars" or "words".
   const char* unit() const;
 

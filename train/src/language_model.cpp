@@ -25,6 +25,39 @@ std::vector<double> gradient_norms(const std::vector<Var<float>>& vars) {
   return out;
 }
 
+// Rows [first, first + count) of a [rows, ...] tensor.
+Tensor<float> rows_of(const Tensor<float>& t, std::size_t first, std::size_t count) {
+  Shape shape = t.shape();
+  shape[0] = count;
+  Tensor<float> out = Tensor<float>::from_shape(shape);
+  const std::size_t width = t.shape()[0] == 0 ? 0 : t.size() / t.shape()[0];
+  std::copy(t.data() + first * width, t.data() + (first + count) * width, out.data());
+  return out;
+}
+
+// This process's rows of every tensor of a state of all streams.
+LanguageModelNet::State shard_rows(const LanguageModelNet::State& all, Shard shard,
+                                   std::size_t streams) {
+  LanguageModelNet::State out;
+  for (const Tensor<float>& t : all.h)
+    out.h.push_back(rows_of(t, shard.first(streams), shard.size(streams)));
+  for (const Tensor<float>& t : all.c)
+    out.c.push_back(rows_of(t, shard.first(streams), shard.size(streams)));
+  return out;
+}
+
+// The batch shared out among the processes, or a ValueError naming {batch}.
+Shard checked_shard(ProcessGroup* processes, std::size_t batch) {
+  const Shard shard = shard_of(processes);
+  if (batch % shard.count != 0)
+    throw ValueError("{batch} " + std::to_string(batch) + " does not divide among " +
+                     std::to_string(shard.count) +
+                     " processes: every process trains on an equal share of the streams (give a "
+                     "multiple of " +
+                     std::to_string(shard.count) + ")");
+  return shard;
+}
+
 std::vector<double> doubles(const json& j, const char* name, const std::string& where) {
   std::vector<double> out;
   for (const json& v : json_field(j, name, json::value_t::array, where)) {
@@ -42,7 +75,7 @@ double Evaluation::bits_per_character() const {
 }
 
 Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::size_t batch,
-                    std::size_t seq_len, double chars_per_token) {
+                    std::size_t seq_len, double chars_per_token, Shard shard) {
   if (tokens.size() < 2)
     throw Error("evaluate: " + std::to_string(tokens.size()) +
                 " tokens; a loss needs at least 2 (an input and its target)");
@@ -55,10 +88,11 @@ Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::siz
       std::max<std::size_t>(1, std::min(batch, tokens.size() / (seq_len + 1)));
   const std::size_t length = tokens.size() / streams;
   const std::size_t steps = std::min(seq_len, length - 1);
-  StreamBatcher batcher(tokens, streams, steps);
-  LanguageModelNet::State state = net.zero_state(streams);
-  Tape<float> tape;
   Evaluation out;
+  if (shard.size(streams) == 0) return out;  // more processes than streams
+  StreamBatcher batcher(tokens, streams, steps, "symbols", shard);
+  LanguageModelNet::State state = net.zero_state(batcher.streams());
+  Tape<float> tape;
   // Full chunks, then the remainder: every stream predicts its symbols 1 .. length-1.
   std::size_t remaining = length - 1;
   while (remaining > 0) {
@@ -203,19 +237,40 @@ std::vector<std::pair<std::string, Tensor<float>*>> carried_state_tensors(
 LanguageModelTask::LanguageModelTask(LanguageModelNet& net, LanguageModelNet::State& carried,
                                      Indices train, Indices validation, std::size_t batch,
                                      std::size_t seq_len, const std::string& unit,
-                                     double chars_per_token)
+                                     double chars_per_token, ProcessGroup* processes)
     : net_(net),
       carried_(carried),
-      batcher_(std::move(train), batch, seq_len, unit),
+      processes_(processes),
+      shard_(checked_shard(processes, batch)),
+      batcher_(std::move(train), batch, seq_len, unit, shard_),
       validation_(std::move(validation)),
       batch_(batch),
+      local_batch_(batcher_.streams()),
       seq_len_(seq_len),
-      chars_per_token_(chars_per_token) {}
+      chars_per_token_(chars_per_token) {
+  if (is_parallel(processes_)) {
+    all_carried_ = net_.zero_state(batch_);
+    // A state of all streams (a loaded checkpoint's) is cut to this process's share.
+    const bool all_streams =
+        !carried_.h.empty() && carried_.h[0].dimension() == 2 && carried_.h[0].shape()[0] == batch_;
+    carried_ = all_streams ? shard_rows(carried_, shard_, batch_) : net_.zero_state(local_batch_);
+  }
+}
+
+void LanguageModelTask::combine_norms(std::vector<double>& norms) {
+  if (!is_parallel(processes_) || norms.empty()) return;
+  // Each process's loss is the mean over its share, N times the whole batch's gradient on its
+  // streams: ||g||^2 = sum over processes of (||g_p|| / N)^2.
+  const double n = double(processes_->size());
+  for (double& x : norms) x = (x / n) * (x / n);
+  processes_->sum(norms.data(), norms.size());
+  for (double& x : norms) x = std::sqrt(x);
+}
 
 Var<float> LanguageModelTask::training_loss(Tape<float>& tape) {
   Batch batch = batcher_.next();
   // After a wrap the streams show other text than the carried state saw.
-  if (batch.wrapped) carried_ = net_.zero_state(batch_);
+  if (batch.wrapped) carried_ = net_.zero_state(local_batch_);
   last_start_state_ = carried_;
   hidden_.clear();
   const Var<float> loss =
@@ -228,11 +283,22 @@ std::size_t LanguageModelTask::items_in_last_batch() const {
   return last_batch_ ? last_batch_->targets.size() : 0;
 }
 
-void LanguageModelTask::after_backward() { hidden_grad_norms_ = gradient_norms(hidden_); }
+void LanguageModelTask::after_backward() {
+  hidden_grad_norms_ = gradient_norms(hidden_);
+  combine_norms(hidden_grad_norms_);
+}
 
 std::optional<double> LanguageModelTask::validation_loss() {
   if (validation_.empty()) return std::nullopt;
-  last_validation_ = evaluate(net_, validation_, batch_, seq_len_, chars_per_token_);
+  Evaluation e = evaluate(net_, validation_, batch_, seq_len_, chars_per_token_, shard_);
+  if (is_parallel(processes_)) {
+    double sums[2] = {e.nats, double(e.tokens)};
+    processes_->sum(sums, 2);
+    e.nats = sums[0];
+    e.tokens = std::size_t(sums[1]);
+    e.characters = double(e.tokens) * chars_per_token_;
+  }
+  last_validation_ = e;
   return last_validation_->nats_per_token();
 }
 
@@ -249,16 +315,29 @@ void LanguageModelTask::before_checkpoint() {
   Tape<float> tape;
   std::vector<Var<float>> hidden;
   const Var<float> logits = net_.forward(tape, last_batch_->inputs, state, &hidden);
-  const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(batch_),
+  const std::size_t b = local_batch_;
+  const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(b),
                              last_batch_->targets.end());
-  tape.backward(
-      softmax_cross_entropy(slice(logits, 0, (steps - 1) * batch_, steps * batch_), last_targets));
+  tape.backward(softmax_cross_entropy(slice(logits, 0, (steps - 1) * b, steps * b), last_targets));
   reach_grad_norms_ = gradient_norms(hidden);
+  combine_norms(reach_grad_norms_);
   net_.zero_grad();
 }
 
+void LanguageModelTask::gather_state() {
+  if (!is_parallel(processes_)) return;
+  // Every tensor of the carried state, [local streams, hidden] on each process, lands in rank
+  // 0's [all streams, hidden] with the processes' rows in rank order: the shards are
+  // contiguous and equal, so the rows of process p are p * local .. (p + 1) * local - 1.
+  const auto mine = carried_state_tensors(carried_);
+  const auto all = carried_state_tensors(all_carried_);
+  for (std::size_t i = 0; i < mine.size(); ++i)
+    processes_->gather(mine[i].second->data(), mine[i].second->size() * sizeof(float),
+                       all[i].second->data(), 0);
+}
+
 std::vector<std::pair<std::string, Tensor<float>*>> LanguageModelTask::state_tensors() {
-  return carried_state_tensors(carried_);
+  return carried_state_tensors(is_parallel(processes_) ? all_carried_ : carried_);
 }
 
 json LanguageModelTaskState::to_json() const {
@@ -286,6 +365,8 @@ json LanguageModelTask::state() const {
 void LanguageModelTask::set_state(const json& j) {
   LanguageModelTaskState s = LanguageModelTaskState::from_json(j);
   batcher_.set_position(s.position);
+  // A resume loaded every stream's state into state_tensors(): this process takes its share.
+  if (is_parallel(processes_)) carried_ = shard_rows(all_carried_, shard_, batch_);
   hidden_grad_norms_ = std::move(s.last_step_hidden_grad_norms);
   reach_grad_norms_ = std::move(s.last_time_step_grad_norms);
 }

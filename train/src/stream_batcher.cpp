@@ -38,12 +38,19 @@ namespace {
 }  // namespace
 
 StreamBatcher::StreamBatcher(Indices tokens, std::size_t batch, std::size_t seq_len,
-                             std::string unit)
+                             std::string unit, Shard shard)
     : tokens_(std::move(tokens)),
       batch_(batch),
       seq_len_(seq_len),
       stream_length_(batch == 0 ? 0 : tokens_.size() / batch),
-      unit_(std::move(unit)) {
+      unit_(std::move(unit)),
+      first_stream_(0),
+      shard_streams_(0) {
+  if (shard.count == 0 || shard.index >= shard.count)
+    throw Error("StreamBatcher: shard " + std::to_string(shard.index) + " of " +
+                std::to_string(shard.count) + " does not exist");
+  first_stream_ = shard.first(batch);
+  shard_streams_ = shard.size(batch);
   if (batch_ == 0) throw ValueError("{batch} must be at least 1, got 0");
   if (seq_len_ == 0) throw ValueError("{seq_len} must be at least 1, got 0");
   if (stream_length_ < seq_len_ + 1) too_short(seq_len_, batch_, stream_length_, unit_);
@@ -64,13 +71,14 @@ Batch StreamBatcher::next(std::size_t steps) {
   }
   Batch out;
   out.wrapped = wrapped_;
-  out.inputs.assign(steps, Indices(batch_));
-  out.targets.resize(steps * batch_);
+  const std::size_t n = shard_streams_;
+  out.inputs.assign(steps, Indices(n));
+  out.targets.resize(steps * n);
   for (std::size_t t = 0; t < steps; ++t)
-    for (std::size_t b = 0; b < batch_; ++b) {
-      const std::size_t at = b * stream_length_ + position_.offset + t;
+    for (std::size_t b = 0; b < n; ++b) {
+      const std::size_t at = (first_stream_ + b) * stream_length_ + position_.offset + t;
       out.inputs[t][b] = tokens_[at];
-      out.targets[t * batch_ + b] = tokens_[at + 1];
+      out.targets[t * n + b] = tokens_[at + 1];
     }
   position_.offset += steps;
   return out;

@@ -175,8 +175,13 @@ Trainer::Trainer(nn::Module<float>& model, nn::Optimizer<float>& optimizer, Task
   if (o.patience && *o.patience == 0)
     throw ValueError("{patience} must be at least 1 validation, got 0");
   if (o.schedule) o.schedule->validate(o.max_steps);
+  if (o.verify_every == 0) throw ValueError("{verify_every} must be at least 1, got 0");
   for (const auto& [name, rng] : model.named_generators())
     options_.rngs.emplace_back("model." + name, rng);
+  if (is_parallel(o.processes)) {
+    if (o.processes->rank() != 0) options_.hooks.write_files = false;
+    averager_ = std::make_unique<GradientAverager<float>>(*o.processes, parameters_, 1);
+  }
   progress_.max_steps = o.max_steps;
   progress_.max_seconds = o.max_seconds;
 }
@@ -266,6 +271,7 @@ void Trainer::resume(const json& meta) {
   if (history_.lr.empty()) history_.lr.assign(progress_.step, optimizer_.lr());
   saved_step_ = progress_.step;
   owns_checkpoint_ = true;
+  synchronized_ = false;  // the next step checks the processes resumed the same checkpoint
 }
 
 void Trainer::check_checkpoint_is_ours() const {
@@ -281,6 +287,29 @@ bool Trainer::stopped_early() const {
   return options_.patience && history_.validations_since_best() >= *options_.patience;
 }
 
+bool Trainer::interrupt_requested() const {
+  if (parallel()) return agreed_interrupt_;  // the same answer on every process
+  return options_.interrupt && options_.interrupt->load();
+}
+
+double Trainer::averaging_seconds() const {
+  return averager_ ? averager_->sum_seconds() + averager_->copy_seconds() : 0.0;
+}
+
+void Trainer::synchronize() {
+  ProcessGroup& group = *options_.processes;
+  // Before any gradient is sent: processes that built other models (other flags) would sum
+  // unrelated buffers of different lengths.
+  check_same_everywhere(group, fingerprint_layout(parameters_),
+                        "the model's parameters (names and shapes)");
+  check_same_everywhere(group, progress_.step, "the step to start from (a resumed checkpoint)");
+  std::vector<Tensor<float>*> tensors;
+  for (Parameter<float>* p : parameters_) tensors.push_back(&p->value);
+  for (auto& [name, tensor] : optimizer_tensors(optimizer_)) tensors.push_back(tensor);
+  broadcast_tensors(group, tensors);
+  synchronized_ = true;
+}
+
 bool Trainer::done() const {
   return (options_.max_steps && progress_.step >= *options_.max_steps) ||
          (options_.max_seconds && progress_.train_seconds >= *options_.max_seconds) ||
@@ -288,23 +317,30 @@ bool Trainer::done() const {
 }
 
 StepResult Trainer::step() {
+  if (parallel() && !synchronized_) synchronize();
   const Clock::time_point start = Clock::now();
   if (options_.schedule) optimizer_.set_lr(options_.schedule->rate(progress_));
   tape_.clear();
   const Var<float> loss = task_.training_loss(tape_);
-  const float value = loss.item();
+  float value = loss.item();
+  tape_.backward(loss);
+  task_.after_backward();
+  if (averager_) (*averager_)(&value);  // the gradients and the loss of the whole batch
+
   if (!std::isfinite(value)) {
-    std::string kept;  // what the user still has
+    optimizer_.zero_grad();  // a caller that goes on must not add these to the next step's
+    std::string kept;        // what the user still has
     if (!options_.out_dir.empty() && options_.hooks.write_files)
       kept = owns_checkpoint_ ? "; the checkpoint of step " + std::to_string(saved_step_) +
                                     " in '" + options_.out_dir + "' is kept"
                               : "; no checkpoint had been written yet";
-    throw Error("step " + std::to_string(progress_.step + 1) + ": the training loss is " +
-                format_number(value) +
-                " (the run diverged; a lower learning rate or clipping may help)" + kept);
+    const std::string message = "step " + std::to_string(progress_.step + 1) +
+                                ": the training loss is " + format_number(value) +
+                                " (the run diverged; a lower learning rate or clipping may help)" +
+                                kept;
+    if (parallel()) throw CollectiveError(message);  // every process saw the same average
+    throw Error(message);
   }
-  tape_.backward(loss);
-  task_.after_backward();
 
   if (options_.hooks.hand_off_gradients) options_.hooks.hand_off_gradients(parameters_);
   const double norm = nn::clip_grad_norm(
@@ -315,8 +351,18 @@ StepResult Trainer::step() {
     optimizer_.step();
   optimizer_.zero_grad();
 
-  const std::size_t items = task_.items_in_last_batch();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::size_t items = task_.items_in_last_batch();
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (parallel()) {
+    // One clock (rank 0's) and one interrupt for all, so that every process takes the same
+    // decisions after this step: stop, validate, save.
+    double agreed[2] = {options_.processes->rank() == 0 ? seconds : 0.0,
+                        options_.interrupt && options_.interrupt->load() ? 1.0 : 0.0};
+    options_.processes->sum(agreed, 2);
+    seconds = agreed[0];
+    agreed_interrupt_ = agreed[1] > 0;
+    items *= options_.processes->size();  // equal shards
+  }
   ++progress_.step;
   progress_.train_seconds += seconds;
   progress_.train_items += items;
@@ -326,6 +372,10 @@ StepResult Trainer::step() {
   history_.train_loss.push_back(value);
   history_.grad_norm.push_back(float(norm));
   history_.lr.push_back(optimizer_.lr());
+  if (parallel() && progress_.step % options_.verify_every == 0)
+    check_same_everywhere(
+        *options_.processes, fingerprint_values(parameters_),
+        "after step " + std::to_string(progress_.step) + ", the parameters (bit for bit)");
   return StepResult{value, norm};
 }
 
@@ -334,23 +384,30 @@ std::optional<double> Trainer::validate() {
   if (!loss) return loss;
   const auto best = history_.best_validation();
   history_.validation.emplace_back(progress_.step, *loss);
-  if ((!best || *loss < best->second) && options_.keep_best && options_.hooks.write_files &&
-      !options_.out_dir.empty()) {
-    check_checkpoint_is_ours();
-    write_checkpoint(best_checkpoint_path(options_.out_dir));
+  if ((!best || *loss < best->second) && options_.keep_best && !options_.out_dir.empty()) {
+    task_.gather_state();  // on every process: the validation loss, and so this, is the same
+    run_on_root(options_.processes, [&] {
+      if (!options_.hooks.write_files) return;
+      check_checkpoint_is_ours();
+      write_checkpoint(best_checkpoint_path(options_.out_dir));
+    });
   }
   return loss;
 }
 
 void Trainer::save() {
-  check_checkpoint_is_ours();
+  run_on_root(options_.processes, [&] { check_checkpoint_is_ours(); });
   task_.before_checkpoint();
-  if (!options_.hooks.write_files || options_.out_dir.empty()) return;
-  write_checkpoint(checkpoint_path(options_.out_dir));
-  nn::write_file_atomically((fs::path(options_.out_dir) / "log.csv").string(), log_csv(history_));
-  owns_checkpoint_ = true;
-  saved_step_ = progress_.step;
-  if (options_.on_checkpoint) options_.on_checkpoint();
+  task_.gather_state();
+  // Rank 0 writes; a failure there (a full disk) reaches every process.
+  run_on_root(options_.processes, [&] {
+    if (!options_.hooks.write_files || options_.out_dir.empty()) return;
+    write_checkpoint(checkpoint_path(options_.out_dir));
+    nn::write_file_atomically((fs::path(options_.out_dir) / "log.csv").string(), log_csv(history_));
+    owns_checkpoint_ = true;
+    saved_step_ = progress_.step;
+    if (options_.on_checkpoint) options_.on_checkpoint();
+  });
 }
 
 void Trainer::write_checkpoint(const std::string& path) {
@@ -406,9 +463,10 @@ Report Trainer::report() const {
 Trainer::Outcome Trainer::run() {
   if (!options_.max_steps && !options_.max_seconds)
     throw ValueError("train: give {max_steps} or {max_seconds} (when to stop)");
-  check_checkpoint_is_ours();  // before any step: refusing later would waste them
+  // Before any step: refusing later would waste them.
+  run_on_root(options_.processes, [&] { check_checkpoint_is_ours(); });
   while (!done()) {
-    if (options_.interrupt && options_.interrupt->load()) {
+    if (interrupt_requested()) {
       save();
       return Outcome::interrupted;
     }

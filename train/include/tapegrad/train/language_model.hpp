@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <tapegrad/models/char_lm.hpp>
+#include <tapegrad/train/data_parallel.hpp>
 #include <tapegrad/train/stream_batcher.hpp>
 #include <tapegrad/train/trainer.hpp>
 
@@ -30,9 +31,11 @@ struct Evaluation {
 /// into min(batch, n / (seq_len + 1)) streams (at least one), read in chunks of at most seq_len
 /// steps with the state carried, and every symbol after the first of each stream is predicted
 /// (a short last chunk included). Each token stands for chars_per_token characters (1 at
-/// character level; at word level the text's mean, whitespace included).
+/// character level; at word level the text's mean, whitespace included). With a `shard`, only
+/// the shard's part of those streams is read: the sums of the shards' evaluations are the
+/// whole's (a shard with no stream returns zeros).
 Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::size_t batch,
-                    std::size_t seq_len, double chars_per_token = 1.0);
+                    std::size_t seq_len, double chars_per_token = 1.0, Shard shard = {});
 
 // ---------------------------------------------------------------------------------------------
 // Sampling helpers. All run without gradients, one stream, with the state carried from token to
@@ -104,17 +107,27 @@ struct LanguageModelTaskState {
 /// top layer, and, measured before each checkpoint, ||dL_T/dh_t|| -- how much of the error at
 /// the chunk's last step reaches back to step t (where a vanilla RNN's gradient vanishes).
 /// Its checkpoint state is the batcher position and those diagnostics.
+///
+/// Data-parallel (`processes`, with TrainerOptions::processes the same group): `batch` is the
+/// global batch, which must divide evenly among the processes; each reads its contiguous share
+/// of the streams (StreamBatcher's Shard) and carries their state, so that the processes
+/// together see what one process sees alone. Validation is shared out the same way and summed;
+/// the diagnostics are the whole batch's; the checkpoint holds the carried state of all
+/// `batch` streams (gathered on rank 0) and a resume takes each process's share of it, so a run
+/// continues with any number of processes that divides the batch.
 class LanguageModelTask : public Task {
  public:
   LanguageModelTask(LanguageModelNet& net, LanguageModelNet::State& carried, Indices train,
                     Indices validation, std::size_t batch, std::size_t seq_len,
-                    const std::string& unit = "symbols", double chars_per_token = 1.0);
+                    const std::string& unit = "symbols", double chars_per_token = 1.0,
+                    ProcessGroup* processes = nullptr);
 
   Var<float> training_loss(Tape<float>& tape) override;
   std::size_t items_in_last_batch() const override;
   void after_backward() override;
   std::optional<double> validation_loss() override;
   void before_checkpoint() override;
+  void gather_state() override;
   std::vector<std::pair<std::string, Tensor<float>*>> state_tensors() override;
   nlohmann::json state() const override;
   void set_state(const nlohmann::json& state) override;
@@ -129,10 +142,13 @@ class LanguageModelTask : public Task {
 
  private:
   LanguageModelNet& net_;
-  LanguageModelNet::State& carried_;
+  LanguageModelNet::State& carried_;  // this process's streams
+  ProcessGroup* processes_;
+  Shard shard_;
   StreamBatcher batcher_;
   Indices validation_;
-  std::size_t batch_, seq_len_;
+  std::size_t batch_, local_batch_, seq_len_;
+  LanguageModelNet::State all_carried_;  // data-parallel: every stream's, for the checkpoint
   double chars_per_token_;
   std::vector<Var<float>> hidden_;
   // The last step's chunk and the state it started from, for the reach diagnostic.
@@ -140,6 +156,8 @@ class LanguageModelTask : public Task {
   LanguageModelNet::State last_start_state_;
   std::optional<Evaluation> last_validation_;
   std::vector<double> hidden_grad_norms_, reach_grad_norms_;
+  // Norms of one process's share of a gradient, made the whole batch's.
+  void combine_norms(std::vector<double>& norms);
 };
 
 }  // namespace tapegrad::train

@@ -31,9 +31,19 @@ struct Position {
   bool operator!=(const Position& o) const { return !(*this == o); }
 };
 
+/// One process's part of n items (streams) cut into `count` contiguous parts, as data-parallel
+/// training shares a batch: part `index` is [first(n), first(n) + size(n)), the parts in index
+/// order cover 0..n-1 and their sizes differ by at most one. The default is the whole.
+struct Shard {
+  std::size_t index = 0, count = 1;
+  std::size_t first(std::size_t n) const { return n * index / count; }
+  std::size_t size(std::size_t n) const { return n * (index + 1) / count - first(n); }
+};
+
 /// One chunk for truncated BPTT.
 struct Batch {
-  /// inputs[t][b]: the symbol stream b shows at step t (T steps of B symbols, CharLM's input).
+  /// inputs[t][b]: the symbol stream b shows at step t (T steps of B symbols, CharLM's input;
+  /// with a Shard, B is the shard's streams and b counts from its first).
   std::vector<Indices> inputs;
   /// targets[t * B + b] = the symbol after inputs[t][b]; matches CharLM's time-major logits rows.
   Indices targets;
@@ -51,16 +61,22 @@ struct Batch {
 class StreamBatcher {
  public:
   /// `unit` only words the error messages ("characters", "words"). Errors: batch or seq_len
-  /// 0, or streams too short to supply seq_len + 1 symbols.
+  /// 0, or streams too short to supply seq_len + 1 symbols. With a `shard`, the streams are cut
+  /// as for the whole batch (so the data order depends on `batch` alone) and next() returns only
+  /// the shard's part of them: the processes of a data-parallel run together read what one
+  /// process reads alone.
   StreamBatcher(Indices tokens, std::size_t batch, std::size_t seq_len,
-                std::string unit = "symbols");
+                std::string unit = "symbols", Shard shard = {});
 
   /// The next chunk of seq_len() steps.
   Batch next() { return next(seq_len_); }
   /// The next chunk of `steps` steps (1 <= steps < stream_length(), else an Error).
   Batch next(std::size_t steps);
 
+  /// All streams (the global batch).
   std::size_t batch() const { return batch_; }
+  /// The streams next() returns: the shard's.
+  std::size_t streams() const { return shard_streams_; }
   std::size_t seq_len() const { return seq_len_; }
   std::size_t stream_length() const { return stream_length_; }
   /// Full chunks of `steps` steps each stream gives before wrapping.
@@ -81,6 +97,7 @@ class StreamBatcher {
   Indices tokens_;
   std::size_t batch_, seq_len_, stream_length_;
   std::string unit_;
+  std::size_t first_stream_, shard_streams_;
   Position position_;
   bool wrapped_ = false;
 };

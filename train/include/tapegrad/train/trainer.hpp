@@ -10,8 +10,14 @@
 //
 // The program supplies what is specific to it: a Task (the loss of the next batch, a validation
 // loss, extra state) and, through Hooks, what happens to the gradients between the backward pass
-// and the optimiser step (where multi-process training averages them) and whether this process
-// writes files (rank 0 alone does).
+// and the optimiser step, and whether this process writes files.
+//
+// Data-parallel training (TrainerOptions::processes, data_parallel.hpp): every process runs the
+// same program with its own Task on its share of the batch; the Trainer averages the gradients
+// and the loss over the processes in one operation per step, keeps their clocks, stop rules and
+// interrupts in step, checks every `verify_every` steps that their parameters are bit-identical,
+// and lets rank 0 alone write files. Anything that fails on rank 0 alone (a full disk) is raised
+// on every process as a CollectiveError.
 //
 //   struct MyTask : train::Task { ... };
 //   train::TrainerOptions o;
@@ -26,6 +32,7 @@
 // ({lr_schedule}, {warmup}, ...; lr_schedule.hpp).
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,6 +42,7 @@
 #include <tapegrad/nn/init.hpp>
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/nn/optim.hpp>
+#include <tapegrad/train/data_parallel.hpp>
 #include <tapegrad/train/lr_schedule.hpp>
 
 namespace tapegrad::train {
@@ -56,6 +64,10 @@ class Task {
   virtual std::optional<double> validation_loss() { return std::nullopt; }
   /// Called before every checkpoint is written (diagnostics measured on demand).
   virtual void before_checkpoint() {}
+  /// Called on every process right before a checkpoint (latest or best) is written by one of
+  /// them: a data-parallel task collects into state_tensors() the state its processes hold in
+  /// shards (each process's part of a carried hidden state).
+  virtual void gather_state() {}
   /// Tensors beyond the parameters and the optimiser state that a resumed run needs (a carried
   /// hidden state); their names must not start with "optimizer.".
   virtual std::vector<std::pair<std::string, Tensor<float>*>> state_tensors() { return {}; }
@@ -150,6 +162,16 @@ struct TrainerOptions {
   /// After each checkpoint (and log.csv) is written: a program's own files (plots, summaries).
   std::function<void()> on_checkpoint;
   Hooks hooks;
+  /// The processes of a data-parallel run; null: this process alone. With more than one, each
+  /// step's gradients and loss are averaged over them (GradientAverager, one operation), rank 0
+  /// alone writes files, an interrupt any process sees stops all of them after the same step,
+  /// the stop rule by time follows rank 0's clock, and run() starts by checking that the
+  /// processes built the same model and copying rank 0's parameters and optimiser state to all.
+  ProcessGroup* processes = nullptr;
+  /// With processes: every this many steps, check that the parameters of every process are
+  /// bit-identical to rank 0's (a hash compared across processes); a difference is a
+  /// CollectiveError naming the processes. At least 1.
+  std::size_t verify_every = 100;
 };
 
 struct StepResult {
@@ -171,7 +193,9 @@ class Trainer {
   /// checkpoints kept these fields elsewhere passes them converted to this layout).
   void resume(const nlohmann::json& metadata);
 
-  /// One step: loss, backward, Task::after_backward, the gradient hand-off, clipping, update.
+  /// One step: loss, backward, Task::after_backward, the gradients (and the loss) averaged over
+  /// the processes, the gradient hand-off, clipping, update. The loss is that of the whole batch:
+  /// with processes, the mean of theirs.
   StepResult step();
   /// The task's validation loss, recorded in the history (nullopt when it has none). A loss
   /// below every earlier one writes best.npz (keep_best).
@@ -192,6 +216,8 @@ class Trainer {
   void set_interrupt(const std::atomic<bool>* flag) { options_.interrupt = flag; }
 
   bool done() const;
+  /// Seconds spent averaging gradients over the processes (0 alone), this session.
+  double averaging_seconds() const;
   /// Whether `patience` validations in a row have not improved on the best.
   bool stopped_early() const;
   const Progress& progress() const { return progress_; }
@@ -218,6 +244,12 @@ class Trainer {
   std::size_t saved_step_ = 0;    // the step of that checkpoint
   bool swept_temporaries_ = false;
   std::vector<std::string> removed_temporaries_;
+  std::unique_ptr<GradientAverager<float>> averager_;  // with more than one process
+  bool synchronized_ = false;      // run() checked and copied rank 0's model everywhere
+  bool agreed_interrupt_ = false;  // some process saw the interrupt by the end of the last step
+  bool parallel() const { return averager_ != nullptr; }
+  bool interrupt_requested() const;
+  void synchronize();
   void check_checkpoint_is_ours() const;
   void write_checkpoint(const std::string& path);
 };
