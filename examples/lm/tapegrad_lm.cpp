@@ -50,8 +50,9 @@ constexpr std::size_t kDefaultSteps = 100;
 // Set by the signal handler, polled by the training loop between steps.
 std::atomic<bool> g_interrupted{false};
 volatile std::sig_atomic_t g_signal = 0;
-// The processes other than rank 0 of a data-parallel run say nothing when signalled (mpirun
-// signals all of them; rank 0 speaks for the run).
+// The processes of a data-parallel run say nothing when signalled: mpirun signals all of them and
+// stops reading their output, so a write could block until mpirun kills the process; rank 0
+// reports the interruption once its checkpoint is saved.
 volatile std::sig_atomic_t g_quiet_signal = 0;
 static_assert(std::atomic<bool>::is_always_lock_free, "the flag is set from a signal handler");
 
@@ -279,7 +280,11 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   train::ProcessGroup* group = processes.get();
   o.processes = group;
   const bool speaks = !group || group->rank() == 0;  // rank 0 alone prints
-  if (!speaks) g_quiet_signal = 1;
+  if (group) g_quiet_signal = 1;
+  // mpirun stops reading the processes' output as soon as it is interrupted, while they still
+  // finish their step and save: a progress line written then must not end the process (SIGPIPE)
+  // before the checkpoint is written.
+  if (group) std::signal(SIGPIPE, SIG_IGN);
   install_signal_handlers();
   std::unique_ptr<Trainer> made;
   agree(group, [&] { made = std::make_unique<Trainer>(o); });

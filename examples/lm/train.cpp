@@ -275,6 +275,10 @@ void Trainer::set_up(const std::string& text) {
   t.on_checkpoint = [this] { write_reports(options_.out_dir, *lm_, data_, progress(), history()); };
   t.on_progress = [this](const train::Report& r) {
     if (!printer_) return;
+    // Under mpirun, an interrupted run prints nothing until its checkpoint is saved: mpirun stops
+    // reading the processes' output when it is signalled, and a write blocked on a full pipe
+    // would hold the save until mpirun kills the process.
+    if (options_.processes && interrupt_ && interrupt_->load()) return;
     printer_->update(
         ProgressPrinter::Status{r.step, r.max_steps, r.max_seconds, r.train_loss, r.validation_loss,
                                 r.lr, r.items_per_second, r.elapsed, r.eta, unit()},
@@ -324,6 +328,7 @@ void Trainer::save() { trainer_->save(); }
 
 Trainer::Outcome Trainer::run(const std::atomic<bool>* interrupt, ProgressPrinter* printer) {
   trainer_->set_interrupt(interrupt);
+  interrupt_ = interrupt;
   printer_ = printer;
   const train::Trainer::Outcome outcome = trainer_->run();
   if (printer) printer->finish();

@@ -159,6 +159,7 @@ class Trainer {
   std::unique_ptr<train::LanguageModelTask> task_;
   std::unique_ptr<train::Trainer> trainer_;
   ProgressPrinter* printer_ = nullptr;
+  const std::atomic<bool>* interrupt_ = nullptr;
   mutable History history_;
 };
 
