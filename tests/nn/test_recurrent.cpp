@@ -520,6 +520,32 @@ BOOST_AUTO_TEST_CASE(dropout_leaves_a_one_layer_stack_and_the_initial_weights_al
   BOOST_CHECK_THROW(nn::LSTM<double>(kInput, kHidden, 2, r, o), Error);
 }
 
+BOOST_AUTO_TEST_CASE(each_random_stream_draws_masks_of_its_own_from_the_same_generator_state) {
+  // The processes of a data-parallel run: the same generator states, other masks (stream k),
+  // and stream 0 the masks one process always drew.
+  const std::size_t steps = 3;
+  std::mt19937_64 gen(7);
+  nn::RecurrentOptions o;
+  o.dropout = 0.5;
+  nn::Rng r0(9), r1(9), r2(9);
+  nn::GRU<double> alone(kInput, kHidden, 3, r0, o), first(kInput, kHidden, 3, r1, o),
+      second(kInput, kHidden, 3, r2, o);
+  first.set_random_stream(0);
+  second.set_random_stream(1);
+  BOOST_TEST(second.random_stream() == 1u);
+  Sequence seq(steps, gen);
+  Tape<double> a, b, c;
+  const Tensor<double> y_alone = concat(alone(seq.bind(a)).outputs, 0).value();
+  const Tensor<double> y_first = concat(first(seq.bind(b)).outputs, 0).value();
+  const Tensor<double> y_second = concat(second(seq.bind(c)).outputs, 0).value();
+  BOOST_TEST((y_first == y_alone));
+  BOOST_TEST(!(y_second == y_alone));
+  BOOST_TEST(alone.named_generators()[0].second->state() ==
+             second.named_generators()[0].second->state());
+  BOOST_TEST(nn::Dropout<double>::stream_seed(42, 0) == 42u);
+  BOOST_TEST(nn::Dropout<double>::stream_seed(42, 1) != nn::Dropout<double>::stream_seed(42, 2));
+}
+
 BOOST_AUTO_TEST_CASE(pytorch_init_draws_weights_and_biases_within_one_over_sqrt_hidden) {
   const std::size_t hidden = 64;
   nn::Rng rng(11);

@@ -133,6 +133,7 @@ BOOST_AUTO_TEST_CASE(a_batch_that_does_not_divide_is_refused_before_anything_is_
   for (std::size_t i = 0; i < all.h[0].size(); ++i) all.h[0].data()[i] = float(i);
   LanguageModelTask task(net, all, tokens(300), tokens(40), 6, 6, "symbols", 1.0, &second_of_two);
   BOOST_TEST(task.batcher().streams() == 3u);
+  BOOST_TEST(net.random_stream() == 1u);  // dropout masks of its own
   BOOST_TEST(all.h[0].shape()[0] == 3u);
   BOOST_TEST(all.h[0](0, 0) == float(3 * 9));  // row 3 of the 6
   BOOST_TEST(all.c[0].shape()[0] == 3u);

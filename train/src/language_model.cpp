@@ -249,6 +249,7 @@ LanguageModelTask::LanguageModelTask(LanguageModelNet& net, LanguageModelNet::St
       seq_len_(seq_len),
       chars_per_token_(chars_per_token) {
   if (is_parallel(processes_)) {
+    net_.set_random_stream(processes_->rank());  // dropout masks of its own on every process
     all_carried_ = net_.zero_state(batch_);
     // A state of all streams (a loaded checkpoint's) is cut to this process's share.
     const bool all_streams =

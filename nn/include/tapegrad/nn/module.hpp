@@ -5,6 +5,7 @@
 // (recursively, in registration order), named "sub.name". That order is stable: optimisers
 // and checkpoints rely on it. generators() does the same for the random generators a module
 // draws from while it trains (dropout masks), whose states a checkpoint must keep too.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -58,6 +59,16 @@ class Module {
   }
   void eval() { train(false); }
   bool training() const { return training_; }
+  /// The process of a data-parallel run this copy of the module trains in (0 alone), for this
+  /// module and its sub-modules. The processes draw the same numbers from their generators, so
+  /// that the generators' states agree and rank 0's checkpoint is every process's; but each
+  /// trains on other samples, so a layer that draws per-sample randomness (dropout masks) mixes
+  /// the stream into what it draws, and every process gets masks of its own.
+  void set_random_stream(std::uint64_t stream) {
+    random_stream_ = stream;
+    for (auto& [name, m] : children_) m->set_random_stream(stream);
+  }
+  std::uint64_t random_stream() const { return random_stream_; }
 
  protected:
   /// Creates a parameter owned by this module; the reference stays valid for its lifetime.
@@ -92,6 +103,7 @@ class Module {
   std::vector<std::pair<std::string, Module<T>*>> children_;
   std::vector<std::pair<std::string, Rng*>> generators_;
   bool training_ = true;
+  std::uint64_t random_stream_ = 0;
 };
 
 /// Evaluation mode for a scope: the module (and its sub-modules) is put in eval() and given
