@@ -4,7 +4,10 @@
 // train::GradientAverager (one allreduce per step). bench/run_distributed.sh runs it with N = 1
 // and N = 2 and compares.
 //
-//   mpirun -np N bench_distributed rnn|lstm H B T V [--seconds S]
+//   mpirun -np N bench_distributed rnn|lstm H B T V [--seconds S] [--independent]
+//
+// --independent: every process trains its share without averaging, as N unrelated one-core jobs
+// would: what N processes on this machine can reach at best (its cores may slow each other down).
 //
 // Rank 0 prints one JSON line: steps per second of the global batch, the share of the step
 // spent averaging (the allreduce, waiting for the slower process included, and the copies), the
@@ -60,7 +63,7 @@ void load_workload(Cell& cell, tapegrad::nn::Linear<float>& head, std::size_t ga
 
 template <class Recurrent>
 int run(tapegrad::distributed::Communicator& world, const char* cell_name, std::size_t gates,
-        const bench::Args& a) {
+        const bench::Args& a, bool independent) {
   const std::size_t N = world.size();
   if (a.B % N != 0) {
     if (world.rank() == 0)
@@ -93,7 +96,7 @@ int run(tapegrad::distributed::Communicator& world, const char* cell_name, std::
         tapegrad::softmax_cross_entropy(head(tapegrad::concat(seq.outputs, 0)), batch.targets);
     float value = loss.item();
     tape.backward(loss);
-    average(&value);  // the global batch's gradients and loss
+    if (!independent) average(&value);  // the global batch's gradients and loss
     sgd.step();
     sgd.zero_grad();
     tape.clear();
@@ -112,12 +115,14 @@ int run(tapegrad::distributed::Communicator& world, const char* cell_name, std::
   world.broadcast(&steps, sizeof steps, 0);
 
   const double averaging_before = average.sum_seconds() + average.copy_seconds();
+  const double copy_before = average.copy_seconds();
   world.barrier();
   t0 = Clock::now();
   for (std::uint64_t i = 0; i < steps; ++i) step();
   world.barrier();
   const double elapsed = since(t0);
   const double averaging = average.sum_seconds() + average.copy_seconds() - averaging_before;
+  const double copying = average.copy_seconds() - copy_before;
 
   // The allreduce alone: the gradient buffer summed back to back, nobody computing.
   std::vector<float> buffer(average.values(), 1.0f);
@@ -132,21 +137,32 @@ int run(tapegrad::distributed::Communicator& world, const char* cell_name, std::
   const std::int64_t mine = usage.ru_maxrss;  // kB
   std::vector<std::int64_t> peaks(N);
   world.gather(&mine, sizeof mine, peaks.data(), 0);
-  double averaging_all = averaging;  // the mean share over the processes
-  world.sum(&averaging_all, 1);
-  averaging_all /= double(N);
+  // Each process's own work per step (the step without the averaging): with N processes on N
+  // cores it should be the N = 1 step over N; more means the cores slow each other down.
+  const double compute_ms = 1000 * (elapsed - averaging) / double(steps);
+  std::vector<double> computes(N);
+  world.gather(&compute_ms, sizeof compute_ms, computes.data(), 0);
+  double shares[2] = {averaging / elapsed, copying / elapsed};  // the means over the processes
+  world.sum(shares, 2);
 
   if (world.rank() == 0) {
     std::string rss;
     for (std::size_t r = 0; r < N; ++r) rss += (r ? ", " : "") + std::to_string(peaks[r]);
+    std::string compute;
+    for (std::size_t r = 0; r < N; ++r) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%.3f", r ? ", " : "", computes[r]);
+      compute += buf;
+    }
     std::printf(
-        "{\"impl\": \"tapegrad\", \"cell\": \"%s\", \"processes\": %zu, \"H\": %zu, \"B\": %zu, "
+        "{\"impl\": \"%s\", \"cell\": \"%s\", \"processes\": %zu, \"H\": %zu, \"B\": %zu, "
         "\"T\": %zu, \"V\": %zu, \"gradient_floats\": %zu, \"loss0\": %.9g, \"loss1\": %.9g, "
-        "\"steps\": %llu, \"steps_per_s\": %.6g, \"averaging_share\": %.6g, "
-        "\"allreduce_alone_s\": %.6g, \"peak_rss_kb\": [%s]}\n",
-        cell_name, N, a.H, a.B, a.T, a.V, average.values() - 1, double(loss0), double(loss1),
-        static_cast<unsigned long long>(steps), double(steps) / elapsed, averaging_all / elapsed,
-        allreduce, rss.c_str());
+        "\"steps\": %llu, \"steps_per_s\": %.6g, \"averaging_share\": %.6g, \"copy_share\": %.6g, "
+        "\"allreduce_alone_s\": %.6g, \"compute_ms\": [%s], \"peak_rss_kb\": [%s]}\n",
+        independent ? "independent" : "tapegrad", cell_name, N, a.H, a.B, a.T, a.V,
+        average.values() - 1, double(loss0), double(loss1), static_cast<unsigned long long>(steps),
+        double(steps) / elapsed, shares[0] / double(N), shares[1] / double(N), allreduce,
+        compute.c_str(), rss.c_str());
     std::fflush(stdout);
   }
   return 0;
@@ -161,17 +177,24 @@ int main(int argc, char** argv) {
   if (cell != "rnn" && cell != "lstm") {
     if (world.rank() == 0)
       std::fprintf(stderr,
-                   "usage: mpirun -np N bench_distributed rnn|lstm H B T V [--seconds S]: the "
+                   "usage: mpirun -np N bench_distributed rnn|lstm H B T V [--seconds S] "
+                   "[--independent]: the "
                    "cell must be rnn or lstm, got '%s'\n",
                    cell.c_str());
     return 2;
   }
   std::vector<char*> rest{argv[0]};
-  for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
+  bool independent = false;
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--independent")
+      independent = true;
+    else
+      rest.push_back(argv[i]);
+  }
   const bench::Args a = bench::parse_args(int(rest.size()), rest.data());
   try {
-    return cell == "rnn" ? run<tapegrad::nn::RNN<float>>(world, "rnn", 1, a)
-                         : run<tapegrad::nn::LSTM<float>>(world, "lstm", 4, a);
+    return cell == "rnn" ? run<tapegrad::nn::RNN<float>>(world, "rnn", 1, a, independent)
+                         : run<tapegrad::nn::LSTM<float>>(world, "lstm", 4, a, independent);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_distributed: process %zu: %s\n", world.rank(), e.what());
     world.abort(1);

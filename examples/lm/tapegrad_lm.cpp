@@ -476,6 +476,8 @@ int main(int argc, char** argv) {
       "Exit codes: 0 success; 1 error (bad data, unusable checkpoint, I/O); 2 usage error "
       "(unknown flag, malformed or out-of-range value); 130 training interrupted by SIGINT "
       "(Ctrl-C) after saving a checkpoint (143 for SIGTERM).\n"
+      "Data-parallel: 'mpirun -np N tapegrad-lm train ...' shares --batch among N processes "
+      "(cores or machines); rank 0 writes --out.\n"
       "Run 'tapegrad-lm COMMAND --help' for the flags of a command.");
 
   TrainFlags train_flags;
