@@ -49,6 +49,15 @@ Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
 
 template <class T>
 Var<T> Tape<T>::param(Parameter<T>& p) {
+  if (!grad_enabled()) {
+    // Without gradients the parameter is only read -- neither its gradient nor the binding
+    // cache is touched -- so that threads may run one model at once, each on its own tape (a
+    // predictor session each). The price: a weight used at T steps is T nodes here, not one.
+    const std::uint32_t idx = push_node(detail::NodeKind::parameter);
+    nodes_[idx].param = &p;
+    if (anomaly_) check_forward(idx);
+    return var(idx);
+  }
   if (p.grad.shape() != p.value.shape()) p.zero_grad();
   if (p.bound_tape == this && p.bound_index < size_) {
     // Still the node that binds p (not a copy of p, nor a node recorded after a clear())?

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <tapegrad/train/format.hpp>
+#include <tapegrad/train/predictor.hpp>
 
 namespace tapegrad::lm {
 
@@ -53,18 +54,17 @@ Completion complete(const LanguageModel& lm, const std::string& text, std::size_
     throw Error("complete: the text '" + text + "' holds no " + lm.vocabulary.unit() +
                 "; give at least one");
   if (top_k == 0) throw Error("complete: --top must be at least 1, got 0");
-  Model::State state = lm.net->zero_state(1);
-  std::vector<double> logits = train::next_token_logits(*lm.net, state, out.prompt.tokens);
-  const std::vector<double> p = train::probabilities(logits);
-  for (std::int64_t i : train::top_indices(p, top_k))
-    out.top.push_back(Candidate{lm.vocabulary.symbol(std::size_t(i)), i, p[std::size_t(i)]});
+  train::Predictor predictor(*lm.net);
+  predictor.feed(out.prompt.tokens);
+  for (const auto& [i, p] : predictor.top(top_k))
+    out.top.push_back(Candidate{lm.vocabulary.symbol(std::size_t(i)), i, p});
 
   Indices continuation;
   for (std::size_t n = 0; n < max_greedy; ++n) {
-    const std::int64_t next = train::argmax(logits);
+    const std::int64_t next = train::argmax(predictor.logits());
     continuation.push_back(next);
     if (ends_sentence(lm.vocabulary.symbol(std::size_t(next)))) break;
-    logits = train::next_token_logits(*lm.net, state, Indices{next});
+    predictor.feed(next);
   }
   out.greedy = detokenize(lm.vocabulary, continuation);
   return out;
@@ -92,12 +92,13 @@ void sample(const LanguageModel& lm, const SampleOptions& o,
   Detokenizer text(v);
   if (!o.prime.empty())
     for (std::int64_t t : prime) emit(text.next(t));
-  Model::State state = lm.net->zero_state(1);
-  std::vector<double> logits = train::next_token_logits(*lm.net, state, prime);
+  // Each drawn token is one step of the predictor (history 1: sampling never goes back).
+  train::Predictor predictor(*lm.net, 1);
+  predictor.feed(prime);
   for (std::size_t n = 0; n < o.length; ++n) {
-    const std::int64_t next = train::draw_token(logits, o.temperature, o.top_k, rng);
+    const std::int64_t next = train::draw_token(predictor.logits(), o.temperature, o.top_k, rng);
     emit(text.next(next));
-    if (n + 1 < o.length) logits = train::next_token_logits(*lm.net, state, Indices{next});
+    if (n + 1 < o.length) predictor.feed(next);
   }
 }
 

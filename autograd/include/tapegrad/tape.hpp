@@ -153,6 +153,8 @@ class Tape {
   /// A value that receives a gradient, read with Var::grad() after backward().
   Var<T> leaf(const Tensor<T>& value) { return leaf_node(value, detail::NodeKind::leaf); }
   /// Binds a parameter for this step; backward() adds into p.grad. p must outlive the step.
+  /// Under NoGradGuard, p is only read: threads may bind one model's parameters at once, each
+  /// on its own tape.
   Var<T> param(Parameter<T>& p);
 
   /// Appends a node for `op` applied to inputs[0, n) (all on this tape) and runs its forward.

@@ -1,0 +1,75 @@
+#pragma once
+// Incremental next-token prediction, as a keyboard needs it: a Predictor carries a trained
+// model's hidden state from token to token, so each new token (a key press, a word) costs one
+// recurrent step and the head, not a re-read of the text so far; it goes back any number of
+// tokens (backspace) to exactly the state and distribution it had there; and it answers with
+// the next token's distribution at any point. Tokens only: a program maps text to indices.
+//
+//   train::Predictor p(net);                 // net is only read
+//   p.feed(tokens_of("king sits"));
+//   p.feed(token_of("on"));                  // one step
+//   auto best = p.top(3);                    // (token, probability), most likely first
+//   p.back();                                // as before "on", bit for bit
+//
+// The model is only read (every forward runs without gradients, which leaves its parameters
+// untouched), so many predictors -- one per thread, one per user -- may share one model. A
+// predictor itself is used by one thread at a time.
+#include <cstdint>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include <tapegrad/train/language_model.hpp>
+
+namespace tapegrad::train {
+
+class Predictor {
+ public:
+  /// `history`: how many of the last tokens keep a snapshot of the state (back() within them
+  /// restores it; further back re-reads from the start, one token at a time as they were read,
+  /// so it is exact too). At least 1.
+  explicit Predictor(const LanguageModelNet& net, std::size_t history = 256);
+
+  /// Reads one more token (0 <= token < the vocabulary): one recurrent step and the head.
+  void feed(std::int64_t token);
+  void feed(const Indices& tokens);
+  /// Forgets the last n tokens (n <= size()): the state and the next-token distribution become
+  /// exactly those before them.
+  void back(std::size_t n = 1);
+  /// Forgets every token.
+  void reset();
+
+  /// Tokens read (fed and not taken back), oldest first.
+  const Indices& tokens() const { return tokens_; }
+  std::size_t size() const { return tokens_.size(); }
+  bool empty() const { return tokens_.empty(); }
+
+  /// The logits of the next token, in double (an Error before the first token: there is no
+  /// distribution to read yet).
+  const std::vector<double>& logits() const;
+  /// softmax(logits / temperature).
+  std::vector<double> probabilities(double temperature = 1.0) const;
+  /// The k most likely next tokens with their probabilities, most likely first (ties keep
+  /// index order).
+  std::vector<std::pair<std::int64_t, double>> top(std::size_t k) const;
+  /// The state after the last token (zeros before the first).
+  const LanguageModelNet::State& state() const { return state_; }
+  const LanguageModelNet& net() const { return net_; }
+
+ private:
+  struct Snapshot {
+    LanguageModelNet::State state;
+    std::vector<double> logits;
+  };
+  const LanguageModelNet& net_;
+  std::size_t history_;
+  Tape<float> tape_;               // reused: cleared before each step
+  std::vector<Indices> step_;      // the one time step fed to the model, reused
+  LanguageModelNet::State state_;  // after tokens_
+  std::vector<double> logits_;     // of the token after tokens_
+  Indices tokens_;
+  std::deque<Snapshot> snapshots_;  // snapshots_[i]: after tokens_[size - snapshots_.size() + i]
+  void step(std::int64_t token);
+};
+
+}  // namespace tapegrad::train

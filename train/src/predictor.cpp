@@ -1,0 +1,83 @@
+#include "tapegrad/train/predictor.hpp"
+
+#include <tapegrad/train/value_error.hpp>
+
+namespace tapegrad::train {
+
+Predictor::Predictor(const LanguageModelNet& net, std::size_t history)
+    : net_(net), history_(history), step_(1, Indices(1)), state_(net.zero_state(1)) {
+  if (history_ == 0) throw Error("Predictor: history must be at least 1 token, got 0");
+}
+
+void Predictor::step(std::int64_t token) {
+  if (token < 0 || std::size_t(token) >= net_.vocabulary_size)
+    throw Error("Predictor: token " + std::to_string(token) + " is outside the vocabulary of " +
+                std::to_string(net_.vocabulary_size));
+  NoGradGuard no_grad;  // reads the model only: other threads may be running it too
+  tape_.clear();
+  step_[0][0] = token;
+  const std::vector<Var<float>> hidden = net_.recurrent(tape_, step_, state_);
+  const Tensor<float>& v = net_.logits(hidden.back()).value();
+  logits_.assign(v.begin(), v.end());
+  tokens_.push_back(token);
+  snapshots_.push_back(Snapshot{state_, logits_});
+  // One more than the history: the state before the oldest token that back() restores.
+  if (snapshots_.size() > history_ + 1) snapshots_.pop_front();
+}
+
+void Predictor::feed(std::int64_t token) { step(token); }
+
+void Predictor::feed(const Indices& tokens) {
+  for (std::int64_t t : tokens) step(t);
+}
+
+void Predictor::back(std::size_t n) {
+  if (n > tokens_.size())
+    throw Error("Predictor::back: " + std::to_string(n) + " tokens back, but only " +
+                std::to_string(tokens_.size()) + " were read");
+  if (n == 0) return;
+  const std::size_t keep = tokens_.size() - n;
+  if (keep == 0) {
+    reset();
+  } else if (n < snapshots_.size()) {  // the snapshot after token keep - 1 is still held
+    snapshots_.erase(snapshots_.end() - std::ptrdiff_t(n), snapshots_.end());
+    state_ = snapshots_.back().state;
+    logits_ = snapshots_.back().logits;
+    tokens_.resize(keep);
+  } else {
+    // Beyond the history: read the kept tokens again, one step each as they were first read,
+    // which gives the same numbers.
+    const Indices kept(tokens_.begin(), tokens_.begin() + std::ptrdiff_t(keep));
+    reset();
+    feed(kept);
+  }
+}
+
+void Predictor::reset() {
+  state_ = net_.zero_state(1);
+  logits_.clear();
+  tokens_.clear();
+  snapshots_.clear();
+}
+
+const std::vector<double>& Predictor::logits() const {
+  if (tokens_.empty())
+    throw Error("Predictor: no token read yet, so there is no next-token distribution");
+  return logits_;
+}
+
+std::vector<double> Predictor::probabilities(double temperature) const {
+  if (!(temperature > 0))
+    throw ValueError("{temperature} must be > 0 for probabilities, got " +
+                     std::to_string(temperature));
+  return train::probabilities(logits(), temperature);
+}
+
+std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const {
+  const std::vector<double> p = probabilities();
+  std::vector<std::pair<std::int64_t, double>> out;
+  for (std::int64_t i : top_indices(p, k)) out.emplace_back(i, p[std::size_t(i)]);
+  return out;
+}
+
+}  // namespace tapegrad::train
