@@ -1,5 +1,7 @@
 #include "lm/generate.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include <tapegrad/train/format.hpp>
@@ -19,7 +21,105 @@ bool no_space_before(const std::string& s) {
 }
 bool no_space_after(const std::string& s) { return s == "(" || s == "[" || s == "{"; }
 
+// UTF-8 characters counted (every byte but a continuation byte starts one).
+std::size_t utf8_length(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char b : s) n += (b & 0xC0) != 0x80;
+  return n;
+}
+
+// A symbol that ends a word at character level: whitespace, or ASCII punctuation other than
+// the apostrophe inside words ("don't").
+bool ends_word(const std::string& symbol) {
+  if (symbol.size() != 1) return false;  // a multi-byte character: a letter of some script
+  const unsigned char c = static_cast<unsigned char>(symbol[0]);
+  return std::isspace(c) || (std::ispunct(c) && c != '\'');
+}
+
+KeystrokeSavings word_savings(const LanguageModel& lm, const Indices& tokens) {
+  KeystrokeSavings out;
+  train::Predictor predictor(*lm.net, 1);
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& word = lm.vocabulary.symbol(std::size_t(tokens[i]));
+    const std::size_t length = utf8_length(word);
+    out.characters += length;
+    const bool right = i > 0 && tokens[i] != 0 && train::argmax(predictor.logits()) == tokens[i];
+    if (right) {
+      ++out.keystrokes;
+      ++out.accepted;
+    } else {
+      out.keystrokes += length;
+    }
+    predictor.feed(tokens[i]);
+  }
+  return out;
+}
+
+KeystrokeSavings character_savings(const LanguageModel& lm, const Indices& chars) {
+  constexpr std::size_t kLongestCompletion = 20;
+  KeystrokeSavings out;
+  train::Predictor predictor(*lm.net, kLongestCompletion + 1);
+  const auto word_char = [&](std::int64_t c) {
+    return !ends_word(lm.vocabulary.symbol(std::size_t(c)));
+  };
+  Indices completion;
+  std::size_t i = 0;
+  while (i < chars.size()) {
+    if (!word_char(chars[i])) {  // spaces and punctuation are typed (spaces not counted)
+      if (!std::isspace(
+              static_cast<unsigned char>(lm.vocabulary.symbol(std::size_t(chars[i]))[0]))) {
+        ++out.characters;
+        ++out.keystrokes;
+      }
+      predictor.feed(chars[i++]);
+      continue;
+    }
+    // Inside a word: the suggestion is the greedy rest of the word after what is typed so far
+    // (nothing to suggest before the text's first character).
+    completion.clear();
+    if (!predictor.empty()) {
+      while (completion.size() < kLongestCompletion) {
+        const std::int64_t next = train::argmax(predictor.logits());
+        if (!word_char(next)) break;
+        completion.push_back(next);
+        predictor.feed(next);
+      }
+      predictor.back(completion.size());
+    }
+    std::size_t end = i;  // the end of the text's current word
+    while (end < chars.size() && word_char(chars[end])) ++end;
+    const bool right =
+        completion.size() >= 2 && completion.size() == end - i &&
+        std::equal(completion.begin(), completion.end(), chars.begin() + std::ptrdiff_t(i));
+    if (right) {
+      out.characters += completion.size();
+      ++out.keystrokes;
+      ++out.accepted;
+      for (; i < end; ++i) predictor.feed(chars[i]);
+    } else {
+      ++out.characters;
+      ++out.keystrokes;
+      predictor.feed(chars[i++]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& text,
+                                   std::size_t max_characters) {
+  std::string part = text;
+  if (max_characters > 0) {  // the first max_characters characters, cut at a character boundary
+    std::size_t n = 0, at = 0;
+    for (; at < text.size(); ++at)
+      if ((static_cast<unsigned char>(text[at]) & 0xC0) != 0x80 && n++ == max_characters) break;
+    part = text.substr(0, at);
+  }
+  const Indices tokens = lm.vocabulary.encode(part);
+  return lm.vocabulary.level() == Level::word ? word_savings(lm, tokens)
+                                              : character_savings(lm, tokens);
+}
 
 std::string Detokenizer::next(std::int64_t token) {
   const std::string s = vocabulary_.decode(Indices{token});

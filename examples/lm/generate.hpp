@@ -59,6 +59,27 @@ std::string sample(const LanguageModel& lm, const SampleOptions& options);
 Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
                          std::uint64_t max_text_bytes = kDefaultMaxTextBytes);
 
+/// How many keys a keyboard user saves on `text` with the model's suggestions, simulated:
+///  - word level: before each token of the text the keyboard suggests the most likely next
+///    token; when it is the right one (and not <unk>) one key accepts it, otherwise its
+///    characters are typed;
+///  - character level: at each point the keyboard suggests the greedy completion of the current
+///    word (the most likely characters, fed back, until a character that is not part of a word
+///    -- whitespace or punctuation other than an apostrophe -- or 20 characters); when it is
+///    exactly the rest of the word and at least 2 characters, one key accepts it, otherwise one
+///    character is typed.
+/// Spaces between words count for neither. Only the first max_characters characters of the text
+/// are simulated (0: all): a character-level simulation runs several model steps per character.
+struct KeystrokeSavings {
+  std::size_t characters = 0;  // characters simulated (spaces between words excluded)
+  std::size_t keystrokes = 0;  // keys pressed, accepting every right suggestion
+  std::size_t accepted = 0;    // suggestions accepted
+  /// The share of characters not typed: 1 - keystrokes / characters.
+  double rate() const { return characters ? 1.0 - double(keystrokes) / double(characters) : 0.0; }
+};
+KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& text,
+                                   std::size_t max_characters = 0);
+
 /// Word-level tokens joined as text: single spaces, none before closing punctuation or after
 /// opening brackets. Character level: concatenation.
 std::string detokenize(const Vocabulary& vocabulary, const Indices& tokens);

@@ -447,17 +447,26 @@ int run_sample(const std::string& dir, const std::string& which, const SampleOpt
 }
 
 int run_eval(const std::string& dir, const std::string& which, const std::string& path,
-             std::uint64_t max_text) {
+             std::uint64_t max_text, std::size_t ksr_chars) {
   const ModelDir m = load_for_use(dir, which);
   const Evaluation e = evaluate_file(*m.lm, path, max_text);
   const bool words = m.lm->vocabulary.level() == Level::word;
+  const char* unit = words ? "word" : "char";
   std::printf("%s: %.4f nats/%s, %.4f bits/char over %zu predicted %s", path.c_str(),
-              e.nats_per_token(), words ? "word" : "char", e.bits_per_character(), e.tokens,
-              m.lm->vocabulary.unit());
+              e.nats_per_token(), unit, e.bits_per_character(), e.tokens, m.lm->vocabulary.unit());
   if (words)
     std::printf(" (%.2f characters per word, the file's mean with whitespace)",
                 e.characters / double(e.tokens));
   std::printf("\n");
+  std::printf("perplexity %.2f per %s; next %s top-1 accuracy %.1f%%, top-3 %.1f%%\n",
+              e.perplexity(), unit, unit, 100 * e.top1_accuracy(), 100 * e.top3_accuracy());
+  const KeystrokeSavings k = keystroke_savings(*m.lm, load_text(path, max_text), ksr_chars);
+  std::printf(
+      "keystroke savings %.1f%%: %zu keys for %zu characters, %zu suggestions accepted (%s; "
+      "the first %s characters, --ksr-chars)\n",
+      100 * k.rate(), k.keystrokes, k.characters, k.accepted,
+      words ? "the next word suggested before each word" : "the rest of the word suggested",
+      ksr_chars == 0 ? "all" : std::to_string(ksr_chars).c_str());
   return 0;
 }
 
@@ -539,7 +548,9 @@ int main(int argc, char** argv) {
 
   std::string eval_data;
   CLI::App* eval_cmd =
-      app.add_subcommand("eval", "loss on a text file: nats per token and bits per character");
+      app.add_subcommand("eval",
+                         "a text file: loss (nats per token, bits per character), perplexity, "
+                         "top-1/top-3 next-token accuracy and keystroke savings");
   eval_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
       ->type_name("DIR")
       ->capture_default_str();
@@ -548,6 +559,13 @@ int main(int argc, char** argv) {
       ->type_name("FILE")
       ->required();
   std::uint64_t eval_max_text = kDefaultMaxTextBytes;
+  std::size_t ksr_chars = 20000;
+  eval_cmd
+      ->add_option("--ksr-chars", ksr_chars,
+                   "characters of the file the keystroke savings are simulated on (0: all; "
+                   "at character level each costs several model steps)")
+      ->transform(examples::integer_in(0, 1000000000))
+      ->capture_default_str();
   eval_cmd->add_option("--max-text", eval_max_text, "the largest --data file read")
       ->transform(examples::byte_size())
       ->default_str("256M");
@@ -562,7 +580,7 @@ int main(int argc, char** argv) {
     if (*train) return run_train(*train, train_flags);
     if (*sample_cmd) return run_sample(model_dir, which, sample_options);
     if (*complete_cmd) return run_complete(model_dir, which, prompt, top);
-    if (*eval_cmd) return run_eval(model_dir, which, eval_data, eval_max_text);
+    if (*eval_cmd) return run_eval(model_dir, which, eval_data, eval_max_text, ksr_chars);
   } catch (const ReportedError& e) {
     return e.exit_code;
   } catch (const UsageError& e) {  // the flags asked for it (more memory than fits, ...)

@@ -149,6 +149,52 @@ BOOST_AUTO_TEST_CASE(a_sample_is_handed_out_token_by_token_as_it_is_drawn) {
   BOOST_TEST(text == "the king sits on the throne.");
 }
 
+BOOST_AUTO_TEST_CASE(keystroke_savings_at_word_level_accept_every_right_next_word) {
+  const LanguageModel& lm = builtin_word_model();
+  // The model completes "king sits on" with "the throne." (above): those three tokens are
+  // suggested right, each accepted with one key.
+  const KeystrokeSavings k = keystroke_savings(lm, "king sits on the throne.");
+  BOOST_TEST(k.characters == 4u + 4u + 2u + 3u + 6u + 1u);  // spaces between words not counted
+  BOOST_TEST(k.accepted >= 3u);
+  BOOST_TEST(k.accepted <= 5u);  // the first word is never suggested
+  // Every accepted token took one key instead of its characters; the rest were typed.
+  BOOST_TEST(k.keystrokes < k.characters);
+  BOOST_TEST(k.rate() == 1.0 - double(k.keystrokes) / double(k.characters));
+  BOOST_TEST(k.rate() > 0.2);
+  // The simulation can be cut: the first 9 characters are "king sits".
+  const KeystrokeSavings cut = keystroke_savings(lm, "king sits on the throne.", 9);
+  BOOST_TEST(cut.characters == 8u);
+  BOOST_TEST(keystroke_savings(lm, "").characters == 0u);
+  BOOST_TEST(keystroke_savings(lm, "").rate() == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(keystroke_savings_at_character_level_accept_whole_word_completions) {
+  LmTempDir tmp;
+  // A model that has learnt a repetitive text completes its words: most keys are saved.
+  const std::string text = small_text();
+  TrainOptions o = tiny_options(tmp.write("data.txt", text), tmp.path("run"), 400);
+  o.hp.hidden = 32;
+  Trainer(o).run(nullptr, nullptr);
+  const std::unique_ptr<LanguageModel> trained = std::move(load_model_dir(o.out_dir).lm);
+  const KeystrokeSavings k = keystroke_savings(*trained, text, 300);
+  BOOST_TEST(k.characters > 200u);
+  BOOST_TEST(k.characters <= 300u);
+  BOOST_TEST(k.accepted > 10u);
+  BOOST_TEST(k.rate() > 0.3, "saved " << k.rate());
+  // Untrained (five steps), its completions are not the text's words: almost every key typed.
+  CharModel untrained;
+  const KeystrokeSavings u = keystroke_savings(*untrained.lm, text, 300);
+  BOOST_TEST(u.rate() < k.rate() / 3, "untrained saved " << u.rate());
+  // The eval numbers beside it: the trained model ranks the right next character first more
+  // often, and top-3 never below top-1.
+  const std::string path = tmp.write("eval.txt", text);
+  const Evaluation good = evaluate_file(*trained, path), bad = evaluate_file(*untrained.lm, path);
+  BOOST_TEST(good.top1_accuracy() > 0.7);
+  BOOST_TEST(good.top1_accuracy() > bad.top1_accuracy());
+  BOOST_TEST(good.top3 >= good.top1);
+  BOOST_TEST(good.perplexity() == std::exp(good.nats_per_token()));
+}
+
 BOOST_AUTO_TEST_CASE(low_temperature_concentrates_the_draws) {
   // At temperature 0.1 nearly every draw is the most likely symbol; at 3 most are not.
   const LanguageModel& lm = builtin_word_model();

@@ -1,6 +1,7 @@
 // The training library's language-model part on a tiny CharLM and synthetic tokens: evaluate()
 // against one plain forward pass, the LanguageModelTask under the Trainer resuming exactly
 // (carried state and batcher position included), and the sampling helpers.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <functional>
@@ -75,9 +76,25 @@ BOOST_AUTO_TEST_CASE(evaluate_one_stream_is_the_loss_of_one_forward_pass) {
     targets.push_back(t[i + 1]);
   }
   Tape<float> tape;
-  const double whole = softmax_cross_entropy(job.net.forward(tape, steps, zero), targets).item();
+  const Var<float> logits = job.net.forward(tape, steps, zero);
+  const double whole = softmax_cross_entropy(logits, targets).item();
   const Evaluation e = evaluate(job.net, t, 1, 9);  // chunks of 9 with the state carried
   BOOST_TEST(e.tokens == 40u);
+  // The target's rank in each row of the one forward pass, counted here by sorting.
+  std::size_t top1 = 0, top3 = 0;
+  for (std::size_t r = 0; r < targets.size(); ++r) {
+    std::vector<std::pair<float, std::size_t>> row;
+    for (std::size_t k = 0; k < kVocabulary; ++k) row.emplace_back(-logits.value()(r, k), k);
+    std::sort(row.begin(), row.end());
+    const auto at = std::find_if(
+        row.begin(), row.end(), [&](const auto& x) { return x.second == std::size_t(targets[r]); });
+    top1 += at == row.begin();
+    top3 += at - row.begin() < 3;
+  }
+  BOOST_TEST(e.top1 == top1);
+  BOOST_TEST(e.top3 == top3);
+  BOOST_TEST(e.top3 > e.top1);  // the sequence is learnable but the weights are random
+  BOOST_TEST(e.perplexity() == std::exp(whole), boost::test_tools::tolerance(1e-5));
   BOOST_TEST(e.nats_per_token() == whole, boost::test_tools::tolerance(1e-5));
   BOOST_TEST(e.bits_per_character() == whole / std::log(2.0), boost::test_tools::tolerance(1e-5));
   BOOST_CHECK_THROW(evaluate(job.net, Indices{1}, 1, 9), Error);

@@ -25,6 +25,21 @@ std::vector<double> gradient_norms(const std::vector<Var<float>>& vars) {
   return out;
 }
 
+// Adds to e.top1 / e.top3 the rows of `logits` [rows, V] whose target ranks first / in the
+// first three: its rank is the number of logits at least as large (itself excluded), so a tie
+// ranks it after the others.
+void count_top_ranks(const Tensor<float>& logits, const Indices& targets, Evaluation& e) {
+  const std::size_t V = logits.shape()[1];
+  const float* row = logits.data();
+  for (std::size_t r = 0; r < targets.size(); ++r, row += V) {
+    const std::size_t t = std::size_t(targets[r]);
+    std::size_t above = 0;
+    for (std::size_t k = 0; k < V && above < 3; ++k) above += k != t && row[k] >= row[t];
+    e.top1 += above == 0;
+    e.top3 += above < 3;
+  }
+}
+
 // Rows [first, first + count) of a [rows, ...] tensor.
 Tensor<float> rows_of(const Tensor<float>& t, std::size_t first, std::size_t count) {
   Shape shape = t.shape();
@@ -70,6 +85,8 @@ std::vector<double> doubles(const json& j, const char* name, const std::string& 
 
 }  // namespace
 
+double Evaluation::perplexity() const { return std::exp(nats_per_token()); }
+
 double Evaluation::bits_per_character() const {
   return characters > 0 ? nats / characters / std::log(2.0) : 0.0;
 }
@@ -99,9 +116,11 @@ Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::siz
     const std::size_t n = std::min(steps, remaining);
     const Batch b = batcher.next(n);
     tape.clear();
-    const Var<float> loss = softmax_cross_entropy(net.forward(tape, b.inputs, state), b.targets);
+    const Var<float> logits = net.forward(tape, b.inputs, state);
+    const Var<float> loss = softmax_cross_entropy(logits, b.targets);
     out.nats += double(loss.item()) * double(b.targets.size());
     out.tokens += b.targets.size();
+    count_top_ranks(logits.value(), b.targets, out);
     remaining -= n;
   }
   out.characters = double(out.tokens) * chars_per_token;
@@ -293,10 +312,12 @@ std::optional<double> LanguageModelTask::validation_loss() {
   if (validation_.empty()) return std::nullopt;
   Evaluation e = evaluate(net_, validation_, batch_, seq_len_, chars_per_token_, shard_);
   if (is_parallel(processes_)) {
-    double sums[2] = {e.nats, double(e.tokens)};
-    processes_->sum(sums, 2);
+    double sums[4] = {e.nats, double(e.tokens), double(e.top1), double(e.top3)};
+    processes_->sum(sums, 4);
     e.nats = sums[0];
     e.tokens = std::size_t(sums[1]);
+    e.top1 = std::size_t(sums[2]);
+    e.top3 = std::size_t(sums[3]);
     e.characters = double(e.tokens) * chars_per_token_;
   }
   last_validation_ = e;

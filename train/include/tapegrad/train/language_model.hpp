@@ -23,8 +23,15 @@ struct Evaluation {
   double nats = 0;         // summed over the predicted tokens
   std::size_t tokens = 0;  // tokens predicted
   double characters = 0;   // characters those tokens stand for (see evaluate())
+  /// Predictions whose target was the most likely token, and among the three most likely (a
+  /// target tied with others counts as ranked after them: no credit for a flat distribution).
+  std::size_t top1 = 0, top3 = 0;
   double nats_per_token() const { return tokens ? nats / double(tokens) : 0.0; }
   double bits_per_character() const;
+  /// exp(nats per token).
+  double perplexity() const;
+  double top1_accuracy() const { return tokens ? double(top1) / double(tokens) : 0.0; }
+  double top3_accuracy() const { return tokens ? double(top3) / double(tokens) : 0.0; }
 };
 
 /// The loss of `net` over `tokens`, without gradients and deterministic. The n tokens are cut
