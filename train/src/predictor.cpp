@@ -1,5 +1,8 @@
 #include "tapegrad/train/predictor.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <tapegrad/train/value_error.hpp>
 
 namespace tapegrad::train {
@@ -17,12 +20,16 @@ void Predictor::step(std::int64_t token) {
   tape_.clear();
   step_[0][0] = token;
   const std::vector<Var<float>> hidden = net_.recurrent(tape_, step_, state_);
-  const Tensor<float>& v = net_.logits(hidden.back()).value();
-  logits_.assign(v.begin(), v.end());
+  set_logits(hidden.back());
   tokens_.push_back(token);
-  snapshots_.push_back(Snapshot{state_, logits_});
+  snapshots_.push_back(state_);
   // One more than the history: the state before the oldest token that back() restores.
   if (snapshots_.size() > history_ + 1) snapshots_.pop_front();
+}
+
+void Predictor::set_logits(const Var<float>& top_hidden) {
+  const Tensor<float>& v = net_.logits(top_hidden).value();
+  logits_.assign(v.begin(), v.end());
 }
 
 void Predictor::feed(std::int64_t token) { step(token); }
@@ -41,8 +48,10 @@ void Predictor::back(std::size_t n) {
     reset();
   } else if (n < snapshots_.size()) {  // the snapshot after token keep - 1 is still held
     snapshots_.erase(snapshots_.end() - std::ptrdiff_t(n), snapshots_.end());
-    state_ = snapshots_.back().state;
-    logits_ = snapshots_.back().logits;
+    state_ = snapshots_.back();
+    NoGradGuard no_grad;
+    tape_.clear();
+    set_logits(tape_.constant(state_.h.back()));
     tokens_.resize(keep);
   } else {
     // Beyond the history: read the kept tokens again, one step each as they were first read,
@@ -74,9 +83,28 @@ std::vector<double> Predictor::probabilities(double temperature) const {
 }
 
 std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const {
-  const std::vector<double> p = probabilities();
+  // The k largest logits in one pass (a keyboard asks for a few of thousands), then their
+  // probabilities: softmax computed as probabilities() does, for these k only.
+  const std::vector<double>& l = logits();
+  k = std::min(k, l.size());
   std::vector<std::pair<std::int64_t, double>> out;
-  for (std::int64_t i : top_indices(p, k)) out.emplace_back(i, p[std::size_t(i)]);
+  out.reserve(k + 1);
+  const auto before = [&](std::int64_t a, std::int64_t b) {  // larger first, ties by index
+    return l[std::size_t(a)] > l[std::size_t(b)] ||
+           (l[std::size_t(a)] == l[std::size_t(b)] && a < b);
+  };
+  for (std::size_t i = 0; i < l.size() && k > 0; ++i) {
+    const std::int64_t c = std::int64_t(i);
+    if (out.size() == k && !before(c, out.back().first)) continue;
+    auto at = out.end();
+    while (at != out.begin() && before(c, (at - 1)->first)) --at;
+    out.insert(at, {c, 0.0});
+    if (out.size() > k) out.pop_back();
+  }
+  const double largest = out.empty() ? 0.0 : l[std::size_t(out.front().first)];
+  double sum = 0;
+  for (double x : l) sum += std::exp(x - largest);
+  for (auto& [i, p] : out) p = std::exp(l[std::size_t(i)] - largest) / sum;
   return out;
 }
 

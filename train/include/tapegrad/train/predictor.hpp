@@ -57,10 +57,8 @@ class Predictor {
   const LanguageModelNet& net() const { return net_; }
 
  private:
-  struct Snapshot {
-    LanguageModelNet::State state;
-    std::vector<double> logits;
-  };
+  // The state alone: back() recomputes the logits from its top layer (the same head on the
+  // same numbers, so the same logits), which keeps a V-wide copy out of every step.
   const LanguageModelNet& net_;
   std::size_t history_;
   Tape<float> tape_;               // reused: cleared before each step
@@ -68,8 +66,10 @@ class Predictor {
   LanguageModelNet::State state_;  // after tokens_
   std::vector<double> logits_;     // of the token after tokens_
   Indices tokens_;
-  std::deque<Snapshot> snapshots_;  // snapshots_[i]: after tokens_[size - snapshots_.size() + i]
+  // snapshots_[i]: the state after tokens_[size - snapshots_.size() + i]
+  std::deque<LanguageModelNet::State> snapshots_;
   void step(std::int64_t token);
+  void set_logits(const Var<float>& top_hidden);
 };
 
 }  // namespace tapegrad::train
