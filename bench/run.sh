@@ -44,8 +44,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 build=build-bench
 generator=(); command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
-[ -f $build/CMakeCache.txt ] || cmake -S . -B $build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DTAPEGRAD_BUILD_TESTS=OFF -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BENCH_TORCH=ON >/dev/null
+# build-bench is shared with run_distributed.sh and run_keystroke.sh, which need no libtorch:
+# configure it (again) when it was made without the libtorch programs.
+grep -q "^TAPEGRAD_BENCH_TORCH:BOOL=ON" $build/CMakeCache.txt 2>/dev/null ||
+  cmake -S . -B $build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DTAPEGRAD_BUILD_TESTS=OFF -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BENCH_TORCH=ON >/dev/null
 cmake --build $build -j "$(nproc)" --target bench_rnn_ceiling bench_rnn_tapegrad \
   bench_rnn_torch_loop bench_rnn_torch_module bench_lstm_tapegrad bench_lstm_torch_module
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
