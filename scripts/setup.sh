@@ -12,6 +12,7 @@ packages=(
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   libboost-test-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev python3-numpy
   libopenmpi-dev openmpi-bin  # tapegrad::distributed and its tests under mpirun
+  libcpp-httplib-dev pkgconf  # tapegrad-lm serve (pkg-config gives its build flags)
   "$@"  # what a script needs besides: scripts/fuzz.sh adds clang and its runtimes
 )
 

@@ -173,6 +173,16 @@ Level parse_level(const std::string& name) {
 
 const char* level_name(Level level) { return level == Level::character ? "character" : "word"; }
 
+std::vector<std::string> split_characters(const std::string& text, const char* who) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const CodePoint c = decode_at(text, pos, who);
+    out.push_back(text.substr(pos, c.length));
+    pos += c.length;
+  }
+  return out;
+}
+
 std::vector<std::string> tokenize_words(const std::string& text) {
   std::vector<std::string> tokens;
   std::string word;

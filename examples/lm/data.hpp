@@ -93,6 +93,10 @@ class Vocabulary {
 /// prompt can be shown token by token). Invalid UTF-8 is an Error naming the byte offset.
 std::vector<std::string> tokenize_words(const std::string& text);
 
+/// The characters of UTF-8 text, each as its bytes. Invalid UTF-8 is an Error naming the byte
+/// offset (`who` starts the message).
+std::vector<std::string> split_characters(const std::string& text, const char* who = "text");
+
 /// The largest text file tapegrad-lm reads unless told otherwise (--max-text): 256 MiB. Its
 /// tokens take 8 bytes each, so a text this large already needs about 2 GiB at character level.
 constexpr std::uint64_t kDefaultMaxTextBytes = std::uint64_t(256) << 20;

@@ -28,14 +28,6 @@ std::size_t utf8_length(const std::string& s) {
   return n;
 }
 
-// A symbol that ends a word at character level: whitespace, or ASCII punctuation other than
-// the apostrophe inside words ("don't").
-bool ends_word(const std::string& symbol) {
-  if (symbol.size() != 1) return false;  // a multi-byte character: a letter of some script
-  const unsigned char c = static_cast<unsigned char>(symbol[0]);
-  return std::isspace(c) || (std::ispunct(c) && c != '\'');
-}
-
 KeystrokeSavings word_savings(const LanguageModel& lm, const Indices& tokens) {
   KeystrokeSavings out;
   train::Predictor predictor(*lm.net, 1);
@@ -77,15 +69,8 @@ KeystrokeSavings character_savings(const LanguageModel& lm, const Indices& chars
     // Inside a word: the suggestion is the greedy rest of the word after what is typed so far
     // (nothing to suggest before the text's first character).
     completion.clear();
-    if (!predictor.empty()) {
-      while (completion.size() < kLongestCompletion) {
-        const std::int64_t next = train::argmax(predictor.logits());
-        if (!word_char(next)) break;
-        completion.push_back(next);
-        predictor.feed(next);
-      }
-      predictor.back(completion.size());
-    }
+    if (!predictor.empty())
+      completion = suggest_completion(predictor, lm.vocabulary, kLongestCompletion);
     std::size_t end = i;  // the end of the text's current word
     while (end < chars.size() && word_char(chars[end])) ++end;
     const bool right =
@@ -106,6 +91,30 @@ KeystrokeSavings character_savings(const LanguageModel& lm, const Indices& chars
 }
 
 }  // namespace
+
+bool ends_word(const std::string& symbol) {
+  if (symbol.size() != 1) return false;  // a multi-byte character: a letter of some script
+  const unsigned char c = static_cast<unsigned char>(symbol[0]);
+  return std::isspace(c) || (std::ispunct(c) && c != '\'');
+}
+
+Indices suggest_completion(train::Predictor& predictor, const Vocabulary& vocabulary,
+                           std::size_t longest) {
+  Indices out;
+  if (predictor.empty()) return out;
+  if (vocabulary.level() == Level::word) {
+    out.push_back(train::argmax(predictor.logits()));
+    return out;
+  }
+  while (out.size() < longest) {
+    const std::int64_t next = train::argmax(predictor.logits());
+    if (ends_word(vocabulary.symbol(std::size_t(next)))) break;
+    out.push_back(next);
+    predictor.feed(next);
+  }
+  predictor.back(out.size());
+  return out;
+}
 
 KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& text,
                                    std::size_t max_characters) {
@@ -137,8 +146,18 @@ std::string detokenize(const Vocabulary& vocabulary, const Indices& tokens) {
   return out;
 }
 
-Prompt read_prompt(const Vocabulary& vocabulary, const std::string& text) {
+Prompt read_prompt(const Vocabulary& vocabulary, const std::string& text,
+                   bool skip_unknown_characters) {
   Prompt p;
+  if (skip_unknown_characters && vocabulary.level() == Level::character) {
+    for (const std::string& c : split_characters(text, "the text")) {
+      if (const auto index = vocabulary.find(c))
+        p.tokens.push_back(*index);
+      else
+        p.unknown_words.push_back(c);
+    }
+    return p;
+  }
   p.tokens = vocabulary.encode(text);  // character level: Error naming an unknown character
   if (vocabulary.level() == Level::word)
     for (const std::string& w : tokenize_words(text))

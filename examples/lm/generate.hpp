@@ -7,18 +7,32 @@
 #include <string>
 #include <vector>
 
+#include <tapegrad/train/predictor.hpp>
+
 #include "lm/model_dir.hpp"
 #include "lm/train.hpp"
 
 namespace tapegrad::lm {
 
 /// A prompt read with the model's vocabulary. Character level: an unknown character is an
-/// Error naming it and its position. Word level: unknown words become <unk> and are listed.
+/// Error naming it and its position, or, with skip_unknown_characters, left out and listed
+/// (what a keyboard does with a character its model never saw). Word level: unknown words
+/// become <unk> and are listed. Invalid UTF-8 is an Error naming the byte offset.
 struct Prompt {
   Indices tokens;
-  std::vector<std::string> unknown_words;
+  std::vector<std::string> unknown_words;  // or characters
 };
-Prompt read_prompt(const Vocabulary& vocabulary, const std::string& text);
+Prompt read_prompt(const Vocabulary& vocabulary, const std::string& text,
+                   bool skip_unknown_characters = false);
+
+/// The keyboard's suggestion after the tokens `predictor` has read: character level, the greedy
+/// rest of the current word (the most likely characters, fed back, until one that ends a word
+/// -- whitespace or punctuation other than an apostrophe -- or `longest`); word level, the most
+/// likely next word. The predictor is left as it was.
+Indices suggest_completion(train::Predictor& predictor, const Vocabulary& vocabulary,
+                           std::size_t longest = 20);
+/// Whether a character-level symbol ends a word (see suggest_completion).
+bool ends_word(const std::string& symbol);
 
 struct Candidate {
   std::string symbol;

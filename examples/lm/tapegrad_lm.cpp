@@ -35,6 +35,12 @@
 #include "common/cli.hpp"
 #include "lm/generate.hpp"
 #include "lm/train.hpp"
+#ifdef TAPEGRAD_HAVE_HTTPLIB
+#include <chrono>
+#include <thread>
+
+#include "lm/serve.hpp"
+#endif
 
 namespace {
 
@@ -470,6 +476,32 @@ int run_eval(const std::string& dir, const std::string& which, const std::string
   return 0;
 }
 
+#ifdef TAPEGRAD_HAVE_HTTPLIB
+int run_serve(const std::string& dir, const std::string& which, ServeOptions options) {
+  const ModelDir m = load_for_use(dir, which);
+  CompletionServer server(*m.lm, options);
+  const int port = server.bind();
+  std::printf("serving %s on http://%s:%d/ (POST /complete, GET /health; Ctrl-C stops)\n",
+              m.path.c_str(), options.host.c_str(), port);
+  std::fflush(stdout);
+  // The signal handler only sets the flag; this thread turns it into a graceful stop (the
+  // requests in progress finish).
+  install_signal_handlers();
+  g_quiet_signal = 1;
+  std::atomic<bool> served{false};
+  std::thread watcher([&] {
+    while (!served.load() && !g_interrupted.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    server.stop();
+  });
+  server.serve();
+  served = true;
+  watcher.join();
+  std::printf("stopped\n");
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -570,6 +602,30 @@ int main(int argc, char** argv) {
       ->transform(examples::byte_size())
       ->default_str("256M");
 
+#ifdef TAPEGRAD_HAVE_HTTPLIB
+  ServeOptions serve_options;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "autocomplete over HTTP: a page that suggests as you type (GET /), POST /complete with "
+      "{\"text\": ..., \"top\": K}, GET /health");
+  serve_cmd->add_option("--model", model_dir, "the --out directory of tapegrad-lm train")
+      ->type_name("DIR")
+      ->capture_default_str();
+  add_which(serve_cmd);
+  serve_cmd
+      ->add_option("--host", serve_options.host,
+                   "the address to listen on: loopback by default; 0.0.0.0 listens on every "
+                   "network of this machine (anyone who reaches it can use the model)")
+      ->capture_default_str();
+  serve_cmd->add_option("--port", serve_options.port, "the port (0: any free one)")
+      ->transform(examples::integer_in(0, 65535))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--threads", serve_options.threads, "requests served at once (the worker pool)")
+      ->transform(examples::integer_in(1, 256))
+      ->capture_default_str();
+#endif
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -581,6 +637,9 @@ int main(int argc, char** argv) {
     if (*sample_cmd) return run_sample(model_dir, which, sample_options);
     if (*complete_cmd) return run_complete(model_dir, which, prompt, top);
     if (*eval_cmd) return run_eval(model_dir, which, eval_data, eval_max_text, ksr_chars);
+#ifdef TAPEGRAD_HAVE_HTTPLIB
+    if (*serve_cmd) return run_serve(model_dir, which, serve_options);
+#endif
   } catch (const ReportedError& e) {
     return e.exit_code;
   } catch (const UsageError& e) {  // the flags asked for it (more memory than fits, ...)

@@ -10,6 +10,7 @@
 
 using namespace tapegrad;
 using namespace tapegrad::lm;
+using lmtest::builtin_word_model;
 using lmtest::contains;
 using lmtest::error_of;
 using lmtest::LmTempDir;
@@ -17,17 +18,6 @@ using lmtest::small_text;
 using lmtest::tiny_options;
 
 namespace {
-
-// A small word-level LSTM trained once per process on the built-in corpus (about a second).
-const LanguageModel& builtin_word_model() {
-  static const std::unique_ptr<LanguageModel> model = [] {
-    LmTempDir tmp;
-    const TrainOptions o = lmtest::builtin_word_options(tmp.path("builtin"), 80);
-    Trainer(o).run(nullptr, nullptr);
-    return std::move(load_model_dir(o.out_dir).lm);
-  }();
-  return *model;
-}
 
 // A character-level model of small_text() (a few steps: only determinism is tested with it).
 struct CharModel {
