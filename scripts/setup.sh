@@ -13,6 +13,7 @@ packages=(
   libboost-test-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev python3-numpy
   libopenmpi-dev openmpi-bin  # tapegrad::distributed and its tests under mpirun
   libcpp-httplib-dev pkgconf  # tapegrad-lm serve (pkg-config gives its build flags)
+  chromium chromium-driver python3-selenium  # the serve page tested in a real browser
   "$@"  # what a script needs besides: scripts/fuzz.sh adds clang and its runtimes
 )
 

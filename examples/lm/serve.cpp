@@ -103,6 +103,10 @@ CompletionServer::CompletionServer(const LanguageModel& lm, ServeOptions options
   const std::size_t threads = s.options.threads == 0 ? 1 : s.options.threads;
   s.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.server.set_payload_max_length(s.options.max_body_bytes);
+  // One request per connection: the pool gives a connection a worker for its whole life, so
+  // idle keep-alive connections (a browser opens six) would hold every worker and make the next
+  // request wait out their timeout (seen: 5 s round trips from a page with 4 workers).
+  s.server.set_keep_alive_max_count(1);
   const auto seconds = static_cast<time_t>(s.options.timeout_seconds);
   const auto micros = static_cast<time_t>((s.options.timeout_seconds - double(seconds)) * 1e6);
   s.server.set_read_timeout(seconds, micros);
@@ -249,15 +253,17 @@ function render(answer) {
 
 async function suggest() {
   const id = ++asked;
+  const typed = text.value;
   const t0 = performance.now();
   try {
     const r = await fetch("/complete", { method: "POST", headers: { "Content-Type": "application/json" },
-                                         body: JSON.stringify({ text: text.value, top: 5 }) });
+                                         body: JSON.stringify({ text: typed, top: 5 }) });
     const answer = await r.json();
     if (id < shown) return;  // an older answer arriving late
     shown = id;
     if (!r.ok) throw new Error(answer.error || ("HTTP " + r.status));
     render(answer);
+    chips.dataset.for = typed;  // the text these suggestions answer
     const note = answer.unknown.length ? " \u00b7 not in the vocabulary: " + answer.unknown.join(" ") : "";
     status.className = "";
     status.textContent = "model " + (answer.micros / 1000).toFixed(2) + " ms, round trip " +
