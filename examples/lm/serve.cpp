@@ -1,6 +1,7 @@
 #include "lm/serve.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -95,6 +96,7 @@ struct CompletionServer::Impl {
   const LanguageModel& lm;
   ServeOptions options;
   httplib::Server server;
+  int listening = -1;  // the socket bound last (set_socket_options sees it before bind)
 };
 
 CompletionServer::CompletionServer(const LanguageModel& lm, ServeOptions options)
@@ -107,6 +109,15 @@ CompletionServer::CompletionServer(const LanguageModel& lm, ServeOptions options
   // idle keep-alive connections (a browser opens six) would hold every worker and make the next
   // request wait out their timeout (seen: 5 s round trips from a page with 4 workers).
   s.server.set_keep_alive_max_count(1);
+  // cpp-httplib listens with a backlog of 5 (compiled into Debian's library): 32 clients
+  // connecting at once overflow it and wait out a 1 s SYN retransmit (seen: p99 1012 ms). The
+  // socket is remembered here and its backlog raised after bind() (listen() again on a listening
+  // socket sets a new backlog). The option httplib would set itself is kept.
+  s.server.set_socket_options([this](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    impl_->listening = sock;
+  });
   const auto seconds = static_cast<time_t>(s.options.timeout_seconds);
   const auto micros = static_cast<time_t>((s.options.timeout_seconds - double(seconds)) * 1e6);
   s.server.set_read_timeout(seconds, micros);
@@ -177,6 +188,7 @@ int CompletionServer::bind() {
   if (port < 0)
     throw Error("serve: cannot listen on " + s.options.host + ":" + std::to_string(s.options.port) +
                 " (in use, or not an address of this machine)");
+  if (s.listening >= 0) ::listen(s.listening, SOMAXCONN);
   return port;
 }
 
