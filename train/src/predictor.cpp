@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <xtensor/xmath.hpp>
+
 #include <tapegrad/train/value_error.hpp>
 
 namespace tapegrad::train {
@@ -29,7 +31,8 @@ void Predictor::step(std::int64_t token) {
 
 void Predictor::set_logits(const Var<float>& top_hidden) {
   const Tensor<float>& v = net_.logits(top_hidden).value();
-  logits_.assign(v.begin(), v.end());
+  logits_f_ = v;
+  logits_stale_ = true;  // logits() converts them to double when asked
 }
 
 void Predictor::feed(std::int64_t token) { step(token); }
@@ -65,6 +68,7 @@ void Predictor::back(std::size_t n) {
 void Predictor::reset() {
   state_ = net_.zero_state(1);
   logits_.clear();
+  logits_stale_ = false;
   tokens_.clear();
   snapshots_.clear();
 }
@@ -72,6 +76,10 @@ void Predictor::reset() {
 const std::vector<double>& Predictor::logits() const {
   if (tokens_.empty())
     throw Error("Predictor: no token read yet, so there is no next-token distribution");
+  if (logits_stale_) {
+    logits_.assign(logits_f_.begin(), logits_f_.end());
+    logits_stale_ = false;
+  }
   return logits_;
 }
 
@@ -85,15 +93,19 @@ std::vector<double> Predictor::probabilities(double temperature) const {
 std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const {
   // The k largest logits in one pass (a keyboard asks for a few of thousands), then their
   // probabilities: softmax computed as probabilities() does, for these k only.
-  const std::vector<double>& l = logits();
-  k = std::min(k, l.size());
+  // On the float logits themselves: the same values logits() gives in double, without
+  // converting all of them.
+  if (tokens_.empty()) logits();  // the Error
+  const float* l = logits_f_.data();
+  const std::size_t size = logits_f_.size();
+  k = std::min(k, size);
   std::vector<std::pair<std::int64_t, double>> out;
   out.reserve(k + 1);
   const auto before = [&](std::int64_t a, std::int64_t b) {  // larger first, ties by index
     return l[std::size_t(a)] > l[std::size_t(b)] ||
            (l[std::size_t(a)] == l[std::size_t(b)] && a < b);
   };
-  for (std::size_t i = 0; i < l.size() && k > 0; ++i) {
+  for (std::size_t i = 0; i < size && k > 0; ++i) {
     const std::int64_t c = std::int64_t(i);
     if (out.size() == k && !before(c, out.back().first)) continue;
     auto at = out.end();
@@ -101,10 +113,19 @@ std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const
     out.insert(at, {c, 0.0});
     if (out.size() > k) out.pop_back();
   }
-  const double largest = out.empty() ? 0.0 : l[std::size_t(out.front().first)];
-  double sum = 0;
-  for (double x : l) sum += std::exp(x - largest);
-  for (auto& [i, p] : out) p = std::exp(l[std::size_t(i)] - largest) / sum;
+  const double largest = out.empty() ? 0.0 : double(l[std::size_t(out.front().first)]);
+  // exp assigned to a buffer runs vectorised (xsimd); a lazy xt::sum of it would not. The sum
+  // keeps four partial sums so that the additions do not wait on each other.
+  exp_buffer_ = xt::exp(logits_f_ - float(largest));
+  const float* e = exp_buffer_.data();
+  const std::size_t n = exp_buffer_.size();
+  double partial[4] = {0, 0, 0, 0};
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (std::size_t q = 0; q < 4; ++q) partial[q] += double(e[j + q]);
+  for (; j < n; ++j) partial[0] += double(e[j]);
+  const double sum = (partial[0] + partial[1]) + (partial[2] + partial[3]);
+  for (auto& [i, p] : out) p = std::exp(double(l[std::size_t(i)]) - largest) / sum;
   return out;
 }
 
