@@ -173,6 +173,12 @@ Level parse_level(const std::string& name) {
 
 const char* level_name(Level level) { return level == Level::character ? "character" : "word"; }
 
+std::size_t count_characters(const std::string& text) {
+  std::size_t n = 0;
+  for (unsigned char b : text) n += (b & 0xC0) != 0x80;
+  return n;
+}
+
 std::vector<std::string> split_characters(const std::string& text, const char* who) {
   std::vector<std::string> out;
   for (std::size_t pos = 0; pos < text.size();) {

@@ -93,6 +93,10 @@ class Vocabulary {
 /// prompt can be shown token by token). Invalid UTF-8 is an Error naming the byte offset.
 std::vector<std::string> tokenize_words(const std::string& text);
 
+/// How many characters UTF-8 text holds (every byte but a continuation byte starts one; the
+/// text is not validated).
+std::size_t count_characters(const std::string& text);
+
 /// The characters of UTF-8 text, each as its bytes. Invalid UTF-8 is an Error naming the byte
 /// offset (`who` starts the message).
 std::vector<std::string> split_characters(const std::string& text, const char* who = "text");

@@ -21,19 +21,12 @@ bool no_space_before(const std::string& s) {
 }
 bool no_space_after(const std::string& s) { return s == "(" || s == "[" || s == "{"; }
 
-// UTF-8 characters counted (every byte but a continuation byte starts one).
-std::size_t utf8_length(const std::string& s) {
-  std::size_t n = 0;
-  for (unsigned char b : s) n += (b & 0xC0) != 0x80;
-  return n;
-}
-
 KeystrokeSavings word_savings(const LanguageModel& lm, const Indices& tokens) {
   KeystrokeSavings out;
   train::Predictor predictor(*lm.net, 1);
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::string& word = lm.vocabulary.symbol(std::size_t(tokens[i]));
-    const std::size_t length = utf8_length(word);
+    const std::size_t length = count_characters(word);
     out.characters += length;
     const bool right = i > 0 && tokens[i] != 0 && train::argmax(predictor.logits()) == tokens[i];
     if (right) {

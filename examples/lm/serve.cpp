@@ -22,8 +22,6 @@ HttpAnswer error_answer(int status, const std::string& message) {
   return HttpAnswer{status, dump(json{{"error", message}})};
 }
 
-const char* type_of(const json& j) { return j.type_name(); }
-
 }  // namespace
 
 HttpAnswer answer_complete(const LanguageModel& lm, const std::string& body,
@@ -39,12 +37,12 @@ HttpAnswer answer_complete(const LanguageModel& lm, const std::string& body,
   if (!request.is_object())
     return error_answer(400, std::string("expected a JSON object like {\"text\": \"king sits "
                                          "on\"}, got a JSON ") +
-                                 type_of(request));
+                                 request.type_name());
   if (!request.contains("text"))
     return error_answer(400, "missing field \"text\" (the text typed so far, a string)");
   if (!request["text"].is_string())
     return error_answer(
-        400, std::string("\"text\" must be a string, got a JSON ") + type_of(request["text"]));
+        400, std::string("\"text\" must be a string, got a JSON ") + request["text"].type_name());
   const std::string& text = request["text"].get_ref<const std::string&>();
   if (text.size() > options.max_text_bytes)
     return error_answer(413, "\"text\" holds " + std::to_string(text.size()) + " bytes; at most " +

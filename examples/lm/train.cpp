@@ -23,13 +23,6 @@ bool given(const TrainOptions& o, const std::string& flag) {
   return std::find(o.given.begin(), o.given.end(), flag) != o.given.end();
 }
 
-std::size_t count_characters(const std::string& text) {
-  std::size_t n = 0;
-  for (unsigned char b : text)
-    if ((b & 0xC0) != 0x80) ++n;  // every byte but a UTF-8 continuation byte starts a character
-  return n;
-}
-
 // The text of a run: a file, or the built-in corpus.
 std::string load_data(const std::string& path, std::uint64_t max_bytes) {
   return path.empty() ? builtin_corpus() : load_text(path, max_bytes);

@@ -120,7 +120,7 @@ BOOST_AUTO_TEST_CASE(gradients_and_extra_values_are_averaged_in_one_buffer) {
     for (std::size_t i = 0; i < p->grad.size(); ++i) BOOST_TEST(p->grad.data()[i] == i + 5.0);
   BOOST_TEST(extra[0] == 0.5);
   BOOST_TEST(extra[1] == 2.0);
-  BOOST_TEST(average.sum_seconds() >= 0.0);
+  BOOST_TEST(average.sum_seconds() > 0.0);     // the one sum was timed
   BOOST_CHECK_THROW(average(nullptr), Error);  // extras announced but not given (no collective)
 }
 

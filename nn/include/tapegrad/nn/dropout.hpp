@@ -31,14 +31,10 @@ class Dropout : public Module<T> {
   }
 
   /// The seed of a mask in random stream `stream` (Module::set_random_stream): the drawn seed
-  /// itself in stream 0, so that one process draws what it always drew; another seed, as
-  /// unrelated as a hash makes it, in every other stream.
+  /// itself in stream 0, so that one process draws what it always drew; in every other stream
+  /// the dropout op's own hash of (seed, stream), as unrelated as that hash makes its elements.
   static std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
-    if (stream == 0) return seed;
-    std::uint64_t z = seed + stream * 0x9e3779b97f4a7c15ULL;  // splitmix64's finaliser
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return stream == 0 ? seed : ops::Dropout::hash(seed, stream - 1);
   }
 
   const double p;
