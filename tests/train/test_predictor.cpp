@@ -1,6 +1,7 @@
 // The incremental predictor on a small CharLM with random weights: reading token by token gives
 // the distribution of a whole re-read; back() restores earlier points bit for bit, within the
-// kept history and beyond it; predictors on threads sharing one model answer as one alone.
+// kept history and beyond it; predictors on threads sharing one model answer as one alone; once
+// warm, a keystroke allocates no memory.
 #include <cmath>
 #include <string>
 #include <thread>
@@ -9,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 #include <tapegrad/train/predictor.hpp>
 
+#include "support/allocation_count.hpp"
 #include "support/error_of.hpp"
 
 using namespace tapegrad;
@@ -143,6 +145,42 @@ BOOST_AUTO_TEST_CASE(predictors_on_threads_share_one_model) {
       BOOST_TEST(got[std::size_t(i)][k] == alone[k], boost::test_tools::per_element());
   // The model's parameters were only read: no gradient was allocated or bound.
   for (Parameter<float>* p : m.net.parameters()) BOOST_TEST(p->bound_tape == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_keystroke_allocates_nothing_once_warm) {
+  if (!testsupport::allocations_counted()) {
+    BOOST_TEST_MESSAGE("allocations are not counted under a sanitizer: not measured");
+    return;
+  }
+  for (auto cell :
+       {LanguageModelNet::Cell::rnn, LanguageModelNet::Cell::lstm, LanguageModelNet::Cell::gru})
+    for (std::size_t embed : {std::size_t(0), std::size_t(6)}) {
+      Model m(cell, embed);
+      const Indices text = tokens(24, 3);
+      Predictor p(m.net, 8);
+      std::vector<std::pair<std::int64_t, double>> best;
+      // What a user does, twice: type, take the suggestions, backspace within the history and
+      // beyond it, start over. The first round makes every buffer; the second must make none.
+      std::size_t made = 0;
+      for (int round = 0; round < 2; ++round) {
+        const std::size_t before = testsupport::allocations_so_far();
+        for (std::size_t k = 0; k < text.size(); ++k) {
+          p.feed(text[k]);
+          p.top(3, best);
+          if (k % 7 == 6) p.back(2);
+        }
+        p.logits();
+        p.back(3);   // within the history
+        p.back(12);  // beyond it: re-read
+        p.top(3, best);
+        p.reset();
+        made = testsupport::allocations_so_far() - before;
+        if (round == 0) BOOST_TEST(made > 0u);  // the count sees them
+      }
+      BOOST_TEST(made == 0u, LanguageModelNet::cell_name(cell)
+                                 << ", embedding " << embed << ": " << made << " allocations");
+      BOOST_TEST(best.size() == 3u);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(bad_requests_are_errors_that_say_what_was_expected) {

@@ -4,15 +4,26 @@
 #include <cmath>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include <tapegrad/train/value_error.hpp>
 
 namespace tapegrad::train {
 
 Predictor::Predictor(const LanguageModelNet& net, std::size_t history)
-    : net_(net), history_(history), step_(1, Indices(1)), state_(net.zero_state(1)) {
+    : net_(net), history_(history), step_(1), state_(net.zero_state(1)) {
   if (history_ == 0) throw Error("Predictor: history must be at least 1 token, got 0");
 }
+
+namespace {
+
+// dst = src tensor by tensor: equal shapes, so each copy reuses dst's memory.
+void copy_state(const LanguageModelNet::State& src, LanguageModelNet::State& dst) {
+  for (std::size_t l = 0; l < src.h.size(); ++l) dst.h[l] = src.h[l];
+  for (std::size_t l = 0; l < src.c.size(); ++l) dst.c[l] = src.c[l];
+}
+
+}  // namespace
 
 void Predictor::step(std::int64_t token) {
   if (token < 0 || std::size_t(token) >= net_.vocabulary_size)
@@ -20,19 +31,30 @@ void Predictor::step(std::int64_t token) {
                 std::to_string(net_.vocabulary_size));
   NoGradGuard no_grad;  // reads the model only: other threads may be running it too
   tape_.clear();
-  step_[0][0] = token;
-  const std::vector<Var<float>> hidden = net_.recurrent(tape_, step_, state_);
-  set_logits(hidden.back());
+  step_[0] = token;
+  set_logits(net_.step(tape_, step_, state_));
   tokens_.push_back(token);
-  snapshots_.push_back(state_);
+  push_snapshot();
+}
+
+void Predictor::push_snapshot() {
   // One more than the history: the state before the oldest token that back() restores.
-  if (snapshots_.size() > history_ + 1) snapshots_.pop_front();
+  const std::size_t capacity = history_ + 1;
+  if (ring_held_ < ring_.size()) {  // a free slot, made before: overwrite its tensors
+    copy_state(state_, snapshot(ring_held_));
+    ++ring_held_;
+  } else if (ring_.size() < capacity) {  // still warming up (and never wrapped: first is 0)
+    ring_.push_back(state_);
+    ++ring_held_;
+  } else {  // full: the newest replaces the oldest
+    copy_state(state_, ring_[ring_first_]);
+    ring_first_ = (ring_first_ + 1) % ring_.size();
+  }
 }
 
 void Predictor::set_logits(const Var<float>& top_hidden) {
-  const Tensor<float>& v = net_.logits(top_hidden).value();
-  logits_f_ = v;
-  logits_stale_ = true;  // logits() converts them to double when asked
+  logits_f_ = net_.logits(top_hidden).value();  // same shape each time: the memory is reused
+  logits_stale_ = true;                         // logits() converts them to double when asked
 }
 
 void Predictor::feed(std::int64_t token) { step(token); }
@@ -49,28 +71,29 @@ void Predictor::back(std::size_t n) {
   const std::size_t keep = tokens_.size() - n;
   if (keep == 0) {
     reset();
-  } else if (n < snapshots_.size()) {  // the snapshot after token keep - 1 is still held
-    snapshots_.erase(snapshots_.end() - std::ptrdiff_t(n), snapshots_.end());
-    state_ = snapshots_.back();
+  } else if (n < ring_held_) {  // the snapshot after token keep - 1 is still held
+    ring_held_ -= n;
+    copy_state(snapshot(ring_held_ - 1), state_);
     NoGradGuard no_grad;
-    tape_.clear();
-    set_logits(tape_.constant(state_.h.back()));
+    back_tape_.clear();
+    set_logits(back_tape_.constant(state_.h.back()));
     tokens_.resize(keep);
   } else {
     // Beyond the history: read the kept tokens again, one step each as they were first read,
     // which gives the same numbers.
-    const Indices kept(tokens_.begin(), tokens_.begin() + std::ptrdiff_t(keep));
+    reread_.assign(tokens_.begin(), tokens_.begin() + std::ptrdiff_t(keep));
     reset();
-    feed(kept);
+    feed(reread_);
   }
 }
 
 void Predictor::reset() {
-  state_ = net_.zero_state(1);
+  for (Tensor<float>& h : state_.h) h.fill(0.0f);
+  for (Tensor<float>& c : state_.c) c.fill(0.0f);
   logits_.clear();
   logits_stale_ = false;
   tokens_.clear();
-  snapshots_.clear();
+  ring_first_ = ring_held_ = 0;  // the slots stay, free, for the next tokens
 }
 
 const std::vector<double>& Predictor::logits() const {
@@ -91,6 +114,12 @@ std::vector<double> Predictor::probabilities(double temperature) const {
 }
 
 std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const {
+  std::vector<std::pair<std::int64_t, double>> out;
+  top(k, out);
+  return out;
+}
+
+void Predictor::top(std::size_t k, std::vector<std::pair<std::int64_t, double>>& out) const {
   // The k largest logits in one pass (a keyboard asks for a few of thousands), then their
   // probabilities: softmax computed as probabilities() does, for these k only.
   // On the float logits themselves: the same values logits() gives in double, without
@@ -99,7 +128,7 @@ std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const
   const float* l = logits_f_.data();
   const std::size_t size = logits_f_.size();
   k = std::min(k, size);
-  std::vector<std::pair<std::int64_t, double>> out;
+  out.clear();
   out.reserve(k + 1);
   const auto before = [&](std::int64_t a, std::int64_t b) {  // larger first, ties by index
     return l[std::size_t(a)] > l[std::size_t(b)] ||
@@ -116,7 +145,7 @@ std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const
   const double largest = out.empty() ? 0.0 : double(l[std::size_t(out.front().first)]);
   // exp assigned to a buffer runs vectorised (xsimd); a lazy xt::sum of it would not. The sum
   // keeps four partial sums so that the additions do not wait on each other.
-  exp_buffer_ = xt::exp(logits_f_ - float(largest));
+  xt::noalias(exp_buffer_) = xt::exp(logits_f_ - float(largest));  // no temporary: reused
   const float* e = exp_buffer_.data();
   const std::size_t n = exp_buffer_.size();
   double partial[4] = {0, 0, 0, 0};
@@ -126,7 +155,6 @@ std::vector<std::pair<std::int64_t, double>> Predictor::top(std::size_t k) const
   for (; j < n; ++j) partial[0] += double(e[j]);
   const double sum = (partial[0] + partial[1]) + (partial[2] + partial[3]);
   for (auto& [i, p] : out) p = std::exp(double(l[std::size_t(i)]) - largest) / sum;
-  return out;
 }
 
 }  // namespace tapegrad::train

@@ -148,12 +148,7 @@ class CharLM : public nn::Module<T> {
                                 State& state) const {
     if (steps.empty()) throw Error("CharLM: no time steps given");
     const std::size_t batch = steps[0].size();
-    if (state.h.size() != num_layers() || state.h[0].shape()[0] != batch)
-      throw Error("CharLM: the state is for " + std::to_string(state.h.size()) +
-                  " layers of batch " +
-                  (state.h.empty() ? std::string("?") : std::to_string(state.h[0].shape()[0])) +
-                  ", the model has " + std::to_string(num_layers()) +
-                  " layers and the input batch " + std::to_string(batch));
+    check_state(state, batch);
     for (const Indices& s : steps)
       if (s.size() != batch) throw Error("CharLM: every time step must hold the same batch size");
     // With an embedding, the first layer sees x_t W_ih^T + b_ih = (E W_ih^T + b_ih)[c_t]: one
@@ -208,11 +203,47 @@ class CharLM : public nn::Module<T> {
     return outputs;
   }
 
+  /// One time step of recurrent() for `symbols` (the B symbols at this step): returns the top
+  /// layer's h [B, hidden] and replaces `state` with the state after it. For reading one symbol
+  /// at a time (a keyboard): it builds no vectors and overwrites the state's tensors in place, so
+  /// on a reused tape a step allocates nothing. The same function as recurrent() on a one-step
+  /// sequence (with dropout while training, the embedding is dropped, then projected per step).
+  Var<T> step(Tape<T>& tape, const Indices& symbols, State& state) const {
+    check_state(state, symbols.size());
+    Var<T> in = embedding ? (*embedding)(tape, symbols) : tape.one_hot(symbols, vocabulary_size);
+    if (embedding_dropout) in = (*embedding_dropout)(in);  // a no-op unless training
+    auto run = [&](const auto& stack) -> Var<T> {
+      for (std::size_t l = 0; l < num_layers(); ++l) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(stack)>, nn::LSTM<T>>) {
+          const nn::LSTMState<T> after = stack.step(
+              l, in, nn::LSTMState<T>{tape.constant(state.h[l]), tape.constant(state.c[l])});
+          state.c[l] = after.c.value();
+          in = after.h;
+        } else {
+          in = stack.step(l, in, tape.constant(state.h[l]));
+        }
+        state.h[l] = in.value();
+      }
+      return in;
+    };
+    return rnn ? run(*rnn) : lstm ? run(*lstm) : run(*gru);
+  }
+
   const std::size_t vocabulary_size, embedding_dim, hidden_size;
   const Cell cell;
   const Options options;
 
  private:
+  void check_state(const State& state, std::size_t batch) const {
+    const bool lstm_state = cell != Cell::lstm || state.c.size() == state.h.size();
+    if (state.h.size() != num_layers() || state.h[0].shape()[0] != batch || !lstm_state)
+      throw Error("CharLM: the state is for " + std::to_string(state.h.size()) +
+                  " layers of batch " +
+                  (state.h.empty() ? std::string("?") : std::to_string(state.h[0].shape()[0])) +
+                  ", the model has " + std::to_string(num_layers()) +
+                  " layers and the input batch " + std::to_string(batch));
+  }
+
   Var<T> first_layer_projection(const Var<T>& x) const {
     return rnn    ? rnn->layer(0).input_part(x)
            : lstm ? lstm->layer(0).input_part(x)

@@ -312,6 +312,18 @@ class Stacked : public Module<T> {
     return run(x_projs, std::move(initial), true);
   }
 
+  /// Layer l's step alone: its input (for l > 0 layer l-1's output, which goes through the
+  /// dropout between layers here; for l = 0 the input, or its projection when `projected`) and
+  /// its state before -> its state after. operator() is this for every step and layer; a program
+  /// reading one symbol at a time calls it directly, which builds no vectors.
+  State step(std::size_t l, const Var<T>& in, const State& s, bool projected = false) const {
+    if (l >= cells_.size())
+      throw Error("recurrent layer: layer " + std::to_string(l) + " of " +
+                  std::to_string(cells_.size()));
+    if (l == 0) return projected ? cells_[0]->step(in, s) : (*cells_[0])(in, s);
+    return (*cells_[l])(dropout_ ? (*dropout_)(in) : in, s);
+  }
+
   std::size_t num_layers() const { return cells_.size(); }
   Cell& layer(std::size_t l) { return *cells_.at(l); }
   const Cell& layer(std::size_t l) const { return *cells_.at(l); }
@@ -332,14 +344,9 @@ class Stacked : public Module<T> {
     out.last = std::move(initial);
     out.outputs.reserve(xs.size());
     for (const Var<T>& x : xs) {
-      Var<T> in = x;
-      for (std::size_t l = 0; l < cells_.size(); ++l) {
-        out.last[l] =
-            l == 0 && projected ? cells_[0]->step(x, out.last[0]) : (*cells_[l])(in, out.last[l]);
-        in = Cell::output(out.last[l]);
-        if (dropout_ && l + 1 < cells_.size()) in = (*dropout_)(in);
-      }
-      out.outputs.push_back(in);
+      for (std::size_t l = 0; l < cells_.size(); ++l)
+        out.last[l] = step(l, l == 0 ? x : Cell::output(out.last[l - 1]), out.last[l], projected);
+      out.outputs.push_back(Cell::output(out.last.back()));
     }
     return out;
   }

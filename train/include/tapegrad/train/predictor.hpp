@@ -14,8 +14,11 @@
 // The model is only read (every forward runs without gradients, which leaves its parameters
 // untouched), so many predictors -- one per thread, one per user -- may share one model. A
 // predictor itself is used by one thread at a time.
+//
+// Once warm (the history's snapshots made, the longest text so far read once), feed(), back()
+// within the history and top(k, out) allocate no memory: a step reuses the tape's buffers, the
+// state's tensors are overwritten in place, and snapshots live in a ring of kept tensors.
 #include <cstdint>
-#include <deque>
 #include <utility>
 #include <vector>
 
@@ -54,6 +57,8 @@ class Predictor {
   /// 10k-word vocabulary made exp in double a third of a keystroke): the probabilities agree
   /// with probabilities() to about 1e-6 relative.
   std::vector<std::pair<std::int64_t, double>> top(std::size_t k) const;
+  /// The same into `out` (cleared first), whose memory is reused from call to call.
+  void top(std::size_t k, std::vector<std::pair<std::int64_t, double>>& out) const;
   /// The state after the last token (zeros before the first).
   const LanguageModelNet::State& state() const { return state_; }
   const LanguageModelNet& net() const { return net_; }
@@ -64,15 +69,24 @@ class Predictor {
   const LanguageModelNet& net_;
   std::size_t history_;
   Tape<float> tape_;                    // reused: cleared before each step
-  std::vector<Indices> step_;           // the one time step fed to the model, reused
+  Tape<float> back_tape_;               // back()'s head alone: its nodes keep their shapes too
+  Indices step_;                        // the one symbol fed to the model, reused
   LanguageModelNet::State state_;       // after tokens_
   mutable std::vector<double> logits_;  // logits_f_ in double, made when logits() is asked
   mutable bool logits_stale_ = false;
   Tensor<float> logits_f_;            // of the token after tokens_, as the head made them
   mutable Tensor<float> exp_buffer_;  // top()'s exp(logits - max), reused
   Indices tokens_;
-  // snapshots_[i]: the state after tokens_[size - snapshots_.size() + i]
-  std::deque<LanguageModelNet::State> snapshots_;
+  Indices reread_;  // back() beyond the history: the tokens read again, reused
+  // The snapshots, a ring of at most history_ + 1 states whose tensors are kept and overwritten:
+  // the k-th oldest held is ring_[(ring_first_ + k) % ring_.size()], the newest is the state
+  // after tokens_.back(). Slots past the held ones are free (left by back() or reset()).
+  std::vector<LanguageModelNet::State> ring_;
+  std::size_t ring_first_ = 0, ring_held_ = 0;
+  LanguageModelNet::State& snapshot(std::size_t k) {
+    return ring_[(ring_first_ + k) % ring_.size()];
+  }
+  void push_snapshot();
   void step(std::int64_t token);
   void set_logits(const Var<float>& top_hidden);
 };
