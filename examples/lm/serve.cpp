@@ -3,8 +3,12 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <cctype>
 #include <chrono>
+#include <list>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "lm/generate.hpp"
 
@@ -22,10 +26,82 @@ HttpAnswer error_answer(int status, const std::string& message) {
   return HttpAnswer{status, dump(json{{"error", message}})};
 }
 
+// A session id: 1 to 64 letters, digits, '-' or '_' (what a page makes up), so that ids are
+// bounded and print plainly in an error.
+bool valid_session_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  return true;
+}
+
+// Brings `p` to having read exactly `tokens`: back to the longest prefix the two share, then
+// the rest. Returns how many tokens were read.
+std::size_t read_to(train::Predictor& p, const Indices& tokens) {
+  const Indices& read = p.tokens();
+  std::size_t common = 0;
+  while (common < read.size() && common < tokens.size() && read[common] == tokens[common]) ++common;
+  p.back(read.size() - common);
+  for (std::size_t i = common; i < tokens.size(); ++i) p.feed(tokens[i]);
+  return tokens.size() - common;
+}
+
 }  // namespace
 
+struct Sessions::Impl {
+  struct Session {
+    explicit Session(const LanguageModel& lm, std::size_t history) : predictor(*lm.net, history) {}
+    std::mutex in_use;
+    train::Predictor predictor;
+  };
+  Impl(const LanguageModel& lm, std::size_t capacity, std::size_t history)
+      : lm(lm), capacity(capacity), history(history) {}
+  const LanguageModel& lm;
+  const std::size_t capacity, history;
+  mutable std::mutex mutex;       // guards the two below
+  std::list<std::string> recent;  // most recently used first
+  std::unordered_map<std::string,
+                     std::pair<std::shared_ptr<Session>, std::list<std::string>::iterator>>
+      by_id;
+};
+
+Sessions::Sessions(const LanguageModel& lm, std::size_t capacity, std::size_t history)
+    : impl_(std::make_unique<Impl>(lm, capacity, history)) {
+  if (capacity == 0) throw Error("Sessions: the capacity must be at least 1, got 0");
+}
+
+Sessions::~Sessions() = default;
+
+void Sessions::with(const std::string& id, const std::function<void(train::Predictor&)>& work) {
+  Impl& s = *impl_;
+  std::shared_ptr<Impl::Session> session;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto found = s.by_id.find(id);
+    if (found != s.by_id.end()) {
+      s.recent.splice(s.recent.begin(), s.recent, found->second.second);
+      session = found->second.first;
+    } else {
+      if (s.by_id.size() == s.capacity) {  // dropped here; a request still using it keeps it
+        s.by_id.erase(s.recent.back());
+        s.recent.pop_back();
+      }
+      s.recent.push_front(id);
+      session = std::make_shared<Impl::Session>(s.lm, s.history);
+      s.by_id.emplace(id, std::make_pair(session, s.recent.begin()));
+    }
+  }
+  std::lock_guard<std::mutex> lock(session->in_use);
+  work(session->predictor);
+}
+
+std::size_t Sessions::size() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->by_id.size();
+}
+
 HttpAnswer answer_complete(const LanguageModel& lm, const std::string& body,
-                           const ServeOptions& options) {
+                           const ServeOptions& options, Sessions* sessions) {
   const auto start = std::chrono::steady_clock::now();
   json request;
   try {
@@ -57,6 +133,16 @@ HttpAnswer answer_complete(const LanguageModel& lm, const std::string& body,
                                    std::to_string(options.max_top) + ", got " + t.dump());
     top = t.get<std::size_t>();
   }
+  std::string session;
+  if (request.contains("session")) {
+    const json& id = request["session"];
+    if (!id.is_string() || !valid_session_id(id.get_ref<const std::string&>()))
+      return error_answer(400,
+                          "\"session\" must be a string of 1 to 64 letters, digits, '-' or "
+                          "'_', got " +
+                              dump(id));
+    session = id.get<std::string>();
+  }
   Prompt prompt;
   try {
     prompt = read_prompt(lm.vocabulary, text, true);
@@ -64,35 +150,50 @@ HttpAnswer answer_complete(const LanguageModel& lm, const std::string& body,
     return error_answer(400, e.what());
   }
 
-  train::Predictor predictor(*lm.net);
   if (prompt.tokens.empty()) {
     // Nothing typed yet (or nothing the model knows): suggest how a text starts.
     const auto begin = lm.vocabulary.find(lm.vocabulary.level() == Level::character ? "\n" : ".");
-    if (begin) predictor.feed(*begin);
-  } else {
-    predictor.feed(prompt.tokens);
+    if (begin) prompt.tokens.push_back(*begin);
   }
   json suggestions = json::array();
   std::string completion;
-  if (!predictor.empty()) {
+  std::size_t read = 0;
+  const auto answer = [&](train::Predictor& predictor) {
+    read = read_to(predictor, prompt.tokens);
+    if (predictor.empty()) return;
     for (const auto& [index, p] : predictor.top(top))
       suggestions.push_back(
           {{"token", lm.vocabulary.symbol(std::size_t(index))}, {"probability", p}});
     completion = detokenize(lm.vocabulary, suggest_completion(predictor, lm.vocabulary));
+  };
+  if (sessions && !session.empty()) {
+    sessions->with(session, answer);
+  } else {
+    train::Predictor predictor(*lm.net);
+    answer(predictor);
   }
   const double micros =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
   return HttpAnswer{200, json{{"suggestions", suggestions},
                               {"completion", completion},
                               {"unknown", prompt.unknown_words},
+                              {"read", read},
                               {"micros", std::llround(micros)}}
                              .dump()};  // every symbol is valid UTF-8
 }
 
 struct CompletionServer::Impl {
-  Impl(const LanguageModel& lm, ServeOptions options) : lm(lm), options(std::move(options)) {}
+  Impl(const LanguageModel& lm, ServeOptions options) : lm(lm), options(std::move(options)) {
+    if (this->options.sessions > 0) {
+      if (this->options.session_history == 0)
+        throw Error("serve: a session's history must be at least 1 token, got 0");
+      sessions =
+          std::make_unique<Sessions>(lm, this->options.sessions, this->options.session_history);
+    }
+  }
   const LanguageModel& lm;
   ServeOptions options;
+  std::unique_ptr<Sessions> sessions;  // null with options.sessions == 0
   httplib::Server server;
   int listening = -1;  // the socket bound last (set_socket_options sees it before bind)
 };
@@ -134,11 +235,12 @@ CompletionServer::CompletionServer(const LanguageModel& lm, ServeOptions options
                                    {"model", lm.hp.model},
                                    {"level", lm.vocabulary.level() == Level::character ? "character"
                                                                                        : "word"},
-                                   {"vocabulary", lm.vocabulary.size()}}
+                                   {"vocabulary", lm.vocabulary.size()},
+                                   {"sessions", impl_->sessions ? impl_->sessions->size() : 0}}
                                   .dump()});
   });
   s.server.Post("/complete", [this, send](const httplib::Request& req, httplib::Response& res) {
-    send(res, answer_complete(impl_->lm, req.body, impl_->options));
+    send(res, answer_complete(impl_->lm, req.body, impl_->options, impl_->sessions.get()));
   });
   // The known paths with another method: 405 with the method that works.
   const auto wrong_method = [send](const char* allowed) {
@@ -261,13 +363,16 @@ function render(answer) {
   });
 }
 
+// This page's session: the server keeps its state between key presses and reads only what changed.
+const session = Array.from({ length: 4 }, () => Math.random().toString(36).slice(2, 10)).join("");
+
 async function suggest() {
   const id = ++asked;
   const typed = text.value;
   const t0 = performance.now();
   try {
     const r = await fetch("/complete", { method: "POST", headers: { "Content-Type": "application/json" },
-                                         body: JSON.stringify({ text: typed, top: 5 }) });
+                                         body: JSON.stringify({ text: typed, top: 5, session }) });
     const answer = await r.json();
     if (id < shown) return;  // an older answer arriving late
     shown = id;

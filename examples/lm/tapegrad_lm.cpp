@@ -624,6 +624,17 @@ int main(int argc, char** argv) {
       ->add_option("--threads", serve_options.threads, "requests served at once (the worker pool)")
       ->transform(examples::integer_in(1, 256))
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--sessions", serve_options.sessions,
+                   "typists whose state is kept between key presses (0: none, each request "
+                   "reads its whole text); the least recently used goes first")
+      ->transform(examples::integer_in(0, 100000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--session-history", serve_options.session_history,
+                   "tokens a session can erase without reading its text again")
+      ->transform(examples::integer_in(1, 4096))
+      ->capture_default_str();
 #endif
 
   try {

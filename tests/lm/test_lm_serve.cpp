@@ -3,6 +3,7 @@
 // expected, and the server still serving after it), and many clients at once.
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -133,6 +134,11 @@ BOOST_AUTO_TEST_CASE(every_bad_request_gets_a_4xx_and_the_server_keeps_serving) 
        "\"text\" holds 101 bytes; at most 100"},
       {"{\"text\": \"king \xff\"}", 400, "invalid"},
       {std::string(1001, ' '), 413, "larger than the 1000 bytes accepted"},
+      {R"({"text": "a", "session": 7})", 400,
+       "\"session\" must be a string of 1 to 64 letters, digits, '-' or '_', got 7"},
+      {R"({"text": "a", "session": ""})", 400, "got \"\""},
+      {R"({"text": "a", "session": "a b"})", 400, "got \"a b\""},
+      {"{\"text\": \"a\", \"session\": \"" + std::string(65, 'x') + "\"}", 400, "1 to 64"},
   };
   for (const Case& c : cases) {
     auto r = s.client().Post("/complete", c.body, "application/json");
@@ -167,28 +173,83 @@ BOOST_AUTO_TEST_CASE(many_clients_at_once_get_the_answers_of_one) {
   for (const std::string& t : texts) {
     json a = complete(s, json{{"text", t}}.dump()).second;
     a.erase("micros");
+    a.erase("read");
     alone.push_back(a.dump());
   }
   std::atomic<int> wrong{0}, failed{0};
   std::vector<std::thread> clients;
+  // Half the clients keep a session (two of them share one): each text then continues from
+  // the previous one (back to the common prefix, then the rest), and must answer as a fresh read.
   for (int c = 0; c < 8; ++c)
     clients.emplace_back([&, c] {
       httplib::Client client = s.client();
       for (int i = 0; i < 20; ++i) {
         const std::size_t k = std::size_t(c + i) % texts.size();
-        auto r = client.Post("/complete", json{{"text", texts[k]}}.dump(), "application/json");
+        json request{{"text", texts[k]}};
+        if (c % 2 == 0) request["session"] = "typist-" + std::to_string(std::min(c, 4));
+        auto r = client.Post("/complete", request.dump(), "application/json");
         if (!r || r->status != 200) {
           ++failed;
           continue;
         }
         json a = json::parse(r->body);
         a.erase("micros");
+        a.erase("read");
         wrong += a.dump() != alone[k];
       }
     });
   for (std::thread& t : clients) t.join();
   BOOST_TEST(failed.load() == 0);
   BOOST_TEST(wrong.load() == 0);
+  auto health = s.client().Get("/health");
+  BOOST_TEST_REQUIRE(bool(health));
+  BOOST_TEST(json::parse(health->body)["sessions"] == 3);  // typist-0, typist-2, typist-4
+}
+
+BOOST_AUTO_TEST_CASE(a_session_reads_only_what_changed) {
+  const LanguageModel& lm = builtin_word_model();
+  Sessions sessions(lm, 2, 4);
+  const auto ask = [&](const std::string& text, const std::string& session) {
+    const HttpAnswer a = answer_complete(lm, json{{"text", text}, {"session", session}}.dump(),
+                                         ServeOptions{}, &sessions);
+    BOOST_TEST_REQUIRE(a.status == 200);
+    return json::parse(a.body);
+  };
+  struct Step {
+    std::string text;
+    std::size_t read;  // words read for it: what changed since the session's last text
+  };
+  const std::vector<Step> typing = {
+      {"the", 1},
+      {"the king", 1},
+      {"the king sits", 1},
+      {"the king sits on", 1},
+      {"the king sits", 0},  // erased a word: back() to its state
+      {"the king sits on", 1},
+      {"a queen", 2},  // a new text: nothing in common
+      {"the king", 2},
+      {"", 1},  // empty: the start-of-sentence token
+  };
+  for (const Step& step : typing) {
+    json a = ask(step.text, "k1");
+    BOOST_TEST(a["read"] == step.read, step.text);
+    json fresh = json::parse(answer_complete(lm, json{{"text", step.text}}.dump(), {}).body);
+    BOOST_TEST(fresh["read"] > 0);
+    for (json* j : {&a, &fresh}) {
+      j->erase("micros");
+      j->erase("read");
+    }
+    BOOST_TEST(a.dump() == fresh.dump(), step.text);
+  }
+  // At most two sessions: a third drops the one used least recently, which starts over.
+  ask("the king", "k2");
+  ask("the king", "k3");
+  BOOST_TEST(sessions.size() == 2u);
+  BOOST_TEST(ask("the king sits", "k3")["read"] == 1);
+  BOOST_TEST(ask("the king sits", "k1")["read"] == 3);  // k1 was dropped
+  sessions.with("k1", [](train::Predictor& p) { BOOST_TEST(p.size() == 3u); });
+  BOOST_TEST(lmtest::error_of([&] { Sessions(lm, 0, 4); }) ==
+             "Sessions: the capacity must be at least 1, got 0");
 }
 
 BOOST_AUTO_TEST_CASE(character_level_completes_the_word_and_notes_unknown_characters) {
