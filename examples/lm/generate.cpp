@@ -21,21 +21,54 @@ bool no_space_before(const std::string& s) {
 }
 bool no_space_after(const std::string& s) { return s == "(" || s == "[" || s == "{"; }
 
-KeystrokeSavings word_savings(const LanguageModel& lm, const Indices& tokens) {
+// The keyboard at word level: before each word, and after each character typed of it, it offers
+// the most likely vocabulary word that begins with what is typed (never <unk>); one key accepts
+// it when it is the word and at least 2 characters are left to type. The words are the text's
+// own, so a word the vocabulary lacks counts its real characters (all typed).
+KeystrokeSavings word_savings(const LanguageModel& lm, const std::vector<std::string>& words) {
+  const Vocabulary& v = lm.vocabulary;
   KeystrokeSavings out;
   train::Predictor predictor(*lm.net, 1);
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const std::string& word = lm.vocabulary.symbol(std::size_t(tokens[i]));
-    const std::size_t length = count_characters(word);
+  std::vector<std::size_t> ends;  // ends[j]: the byte after the word's first j characters
+  // best[m]: the most likely word sharing exactly m first characters with the text's word, then
+  // (best over m' >= m) the keyboard's offer after m typed characters.
+  std::vector<std::pair<double, std::int64_t>> best;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    const std::int64_t token = v.find(word).value_or(0);  // <unk> is index 0
+    ends.assign(1, 0);
+    for (std::size_t at = 1; at <= word.size(); ++at)
+      if (at == word.size() || (static_cast<unsigned char>(word[at]) & 0xC0) != 0x80)
+        ends.push_back(at);
+    const std::size_t length = ends.size() - 1;
     out.characters += length;
-    const bool right = i > 0 && tokens[i] != 0 && train::argmax(predictor.logits()) == tokens[i];
-    if (right) {
-      ++out.keystrokes;
-      ++out.accepted;
-    } else {
-      out.keystrokes += length;
+    std::size_t typed = length;  // keys pressed for this word
+    if (i > 0 && token != 0 && length >= 2) {
+      const std::vector<double>& logits = predictor.logits();
+      best.assign(length + 1, {-HUGE_VAL, -1});
+      for (std::size_t w = 1; w < v.size(); ++w) {
+        const std::string& s = v.symbol(w);
+        std::size_t common = 0;  // bytes
+        while (common < s.size() && common < word.size() && s[common] == word[common]) ++common;
+        const std::size_t m =
+            std::size_t(std::upper_bound(ends.begin(), ends.end(), common) - ends.begin()) - 1;
+        if (logits[w] > best[m].first) best[m] = {logits[w], std::int64_t(w)};  // ties: first
+      }
+      for (std::size_t m = length; m-- > 0;) {
+        const auto& longer = best[m + 1];
+        if (longer.first > best[m].first ||
+            (longer.first == best[m].first && longer.second < best[m].second))
+          best[m] = longer;
+      }
+      for (std::size_t j = 0; j + 2 <= length; ++j)
+        if (best[j].second == token) {
+          typed = j + 1;
+          ++out.accepted;
+          break;
+        }
     }
-    predictor.feed(tokens[i]);
+    out.keystrokes += typed;
+    predictor.feed(token);
   }
   return out;
 }
@@ -91,16 +124,26 @@ bool ends_word(const std::string& symbol) {
   return std::isspace(c) || (std::ispunct(c) && c != '\'');
 }
 
+std::int64_t never_suggested(const Vocabulary& vocabulary) {
+  return vocabulary.level() == Level::word ? 0 : -1;  // <unk> is index 0
+}
+
+std::int64_t most_likely(const train::Predictor& predictor) {
+  thread_local std::vector<std::pair<std::int64_t, double>> best;  // memory kept between calls
+  predictor.top(1, best);
+  return best.at(0).first;
+}
+
 Indices suggest_completion(train::Predictor& predictor, const Vocabulary& vocabulary,
                            std::size_t longest) {
   Indices out;
   if (predictor.empty()) return out;
   if (vocabulary.level() == Level::word) {
-    out.push_back(train::argmax(predictor.logits()));
+    out.push_back(most_likely(predictor));
     return out;
   }
   while (out.size() < longest) {
-    const std::int64_t next = train::argmax(predictor.logits());
+    const std::int64_t next = most_likely(predictor);
     if (ends_word(vocabulary.symbol(std::size_t(next)))) break;
     out.push_back(next);
     predictor.feed(next);
@@ -118,9 +161,8 @@ KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& t
       if ((static_cast<unsigned char>(text[at]) & 0xC0) != 0x80 && n++ == max_characters) break;
     part = text.substr(0, at);
   }
-  const Indices tokens = lm.vocabulary.encode(part);
-  return lm.vocabulary.level() == Level::word ? word_savings(lm, tokens)
-                                              : character_savings(lm, tokens);
+  if (lm.vocabulary.level() == Level::word) return word_savings(lm, tokenize_words(part));
+  return character_savings(lm, lm.vocabulary.encode(part));
 }
 
 std::string Detokenizer::next(std::int64_t token) {
@@ -167,13 +209,14 @@ Completion complete(const LanguageModel& lm, const std::string& text, std::size_
                 "; give at least one");
   if (top_k == 0) throw Error("complete: --top must be at least 1, got 0");
   train::Predictor predictor(*lm.net);
+  predictor.never_suggest(never_suggested(lm.vocabulary));
   predictor.feed(out.prompt.tokens);
   for (const auto& [i, p] : predictor.top(top_k))
     out.top.push_back(Candidate{lm.vocabulary.symbol(std::size_t(i)), i, p});
 
   Indices continuation;
   for (std::size_t n = 0; n < max_greedy; ++n) {
-    const std::int64_t next = train::argmax(predictor.logits());
+    const std::int64_t next = most_likely(predictor);
     continuation.push_back(next);
     if (ends_sentence(lm.vocabulary.symbol(std::size_t(next)))) break;
     predictor.feed(next);
@@ -233,7 +276,7 @@ Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
     throw Error("eval: '" + path + "' holds " + std::to_string(tokens.size()) + " " +
                 lm.vocabulary.unit() + "; a loss needs at least 2");
   return evaluate(*lm.net, tokens, lm.hp.batch, lm.hp.seq_len,
-                  characters_per_token(text, lm.vocabulary));
+                  characters_per_token(text, lm.vocabulary), {}, never_suggested(lm.vocabulary));
 }
 
 }  // namespace tapegrad::lm

@@ -25,10 +25,16 @@ struct Prompt {
 Prompt read_prompt(const Vocabulary& vocabulary, const std::string& text,
                    bool skip_unknown_characters = false);
 
+/// The token a keyboard never offers: at word level "<unk>" (index 0), at character level none
+/// (-1). For Predictor::never_suggest and evaluate().
+std::int64_t never_suggested(const Vocabulary& vocabulary);
+/// The most likely next token that the predictor offers (Predictor::top(1)).
+std::int64_t most_likely(const train::Predictor& predictor);
 /// The keyboard's suggestion after the tokens `predictor` has read: character level, the greedy
 /// rest of the current word (the most likely characters, fed back, until one that ends a word
 /// -- whitespace or punctuation other than an apostrophe -- or `longest`); word level, the most
-/// likely next word. The predictor is left as it was.
+/// likely next word (never <unk> when the predictor is told so). The predictor is left as it
+/// was.
 Indices suggest_completion(train::Predictor& predictor, const Vocabulary& vocabulary,
                            std::size_t longest = 20);
 /// Whether a character-level symbol ends a word (see suggest_completion).
@@ -74,9 +80,11 @@ Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
                          std::uint64_t max_text_bytes = kDefaultMaxTextBytes);
 
 /// How many keys a keyboard user saves on `text` with the model's suggestions, simulated:
-///  - word level: before each token of the text the keyboard suggests the most likely next
-///    token; when it is the right one (and not <unk>) one key accepts it, otherwise its
-///    characters are typed;
+///  - word level: before each word of the text, and after each character typed of it, the
+///    keyboard suggests the most likely vocabulary word that begins with the characters typed
+///    (never <unk>); when it is the word and at least 2 characters are left, one key accepts it,
+///    otherwise the next character is typed. A word the vocabulary lacks is typed in full, its
+///    own characters counted;
 ///  - character level: at each point the keyboard suggests the greedy completion of the current
 ///    word (the most likely characters, fed back, until a character that is not part of a word
 ///    -- whitespace or punctuation other than an apostrophe -- or 20 characters); when it is

@@ -50,7 +50,9 @@ std::size_t read_to(train::Predictor& p, const Indices& tokens) {
 
 struct Sessions::Impl {
   struct Session {
-    explicit Session(const LanguageModel& lm, std::size_t history) : predictor(*lm.net, history) {}
+    explicit Session(const LanguageModel& lm, std::size_t history) : predictor(*lm.net, history) {
+      predictor.never_suggest(never_suggested(lm.vocabulary));
+    }
     std::mutex in_use;
     train::Predictor predictor;
   };
@@ -170,6 +172,7 @@ HttpAnswer answer_complete(const LanguageModel& lm, const std::string& body,
     sessions->with(session, answer);
   } else {
     train::Predictor predictor(*lm.net);
+    predictor.never_suggest(never_suggested(lm.vocabulary));
     answer(predictor);
   }
   const double micros =

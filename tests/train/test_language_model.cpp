@@ -94,6 +94,23 @@ BOOST_AUTO_TEST_CASE(evaluate_one_stream_is_the_loss_of_one_forward_pass) {
   BOOST_TEST(e.top1 == top1);
   BOOST_TEST(e.top3 == top3);
   BOOST_TEST(e.top3 > e.top1);  // the sequence is learnable but the weights are random
+  // A token never suggested (a keyboard's <unk>) leaves the ranks, and is a miss as a target.
+  for (std::int64_t never : {targets[0], targets[1], std::int64_t(kVocabulary - 1)}) {
+    std::size_t n1 = 0, n3 = 0;
+    for (std::size_t r = 0; r < targets.size(); ++r) {
+      if (targets[r] == never) continue;
+      std::size_t above = 0;
+      for (std::size_t k = 0; k < kVocabulary; ++k)
+        above += std::int64_t(k) != never && k != std::size_t(targets[r]) &&
+                 logits.value()(r, k) >= logits.value()(r, std::size_t(targets[r]));
+      n1 += above == 0;
+      n3 += above < 3;
+    }
+    const Evaluation without = evaluate(job.net, t, 1, 9, 1.0, {}, never);
+    BOOST_TEST(without.top1 == n1);
+    BOOST_TEST(without.top3 == n3);
+    BOOST_TEST(without.nats == e.nats);  // the loss counts every token
+  }
   BOOST_TEST(e.perplexity() == std::exp(whole), boost::test_tools::tolerance(1e-5));
   BOOST_TEST(e.nats_per_token() == whole, boost::test_tools::tolerance(1e-5));
   BOOST_TEST(e.bits_per_character() == whole / std::log(2.0), boost::test_tools::tolerance(1e-5));

@@ -70,6 +70,14 @@ BOOST_AUTO_TEST_CASE(token_by_token_gives_the_distribution_of_a_whole_re_read) {
         BOOST_TEST(q == probs[std::size_t(i)], boost::test_tools::tolerance(1e-5));
       BOOST_TEST(best[0].second >= best[1].second);
       BOOST_TEST(best[1].second >= best[2].second);
+      // A token never suggested leaves the list; the others keep their probabilities.
+      p.never_suggest(best[0].first);
+      const auto without = p.top(kVocabulary);
+      BOOST_TEST_REQUIRE(without.size() == kVocabulary - 1);
+      BOOST_TEST(without[0].first == best[1].first);
+      BOOST_TEST(without[0].second == best[1].second);
+      for (const auto& [i, q] : without) BOOST_TEST(i != best[0].first);
+      p.never_suggest(-1);
     }
 }
 

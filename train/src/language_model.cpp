@@ -26,15 +26,17 @@ std::vector<double> gradient_norms(const std::vector<Var<float>>& vars) {
 }
 
 // Adds to e.top1 / e.top3 the rows of `logits` [rows, V] whose target ranks first / in the
-// first three: its rank is the number of logits at least as large (itself excluded), so a tie
-// ranks it after the others.
-void count_top_ranks(const Tensor<float>& logits, const Indices& targets, Evaluation& e) {
+// first three: its rank is the number of logits at least as large (itself and `never` excluded),
+// so a tie ranks it after the others; a target that is `never` is a miss.
+void count_top_ranks(const Tensor<float>& logits, const Indices& targets, std::int64_t never,
+                     Evaluation& e) {
   const std::size_t V = logits.shape()[1];
   const float* row = logits.data();
   for (std::size_t r = 0; r < targets.size(); ++r, row += V) {
     const std::size_t t = std::size_t(targets[r]);
-    std::size_t above = 0;
-    for (std::size_t k = 0; k < V && above < 3; ++k) above += k != t && row[k] >= row[t];
+    std::size_t above = targets[r] == never ? 3 : 0;
+    for (std::size_t k = 0; k < V && above < 3; ++k)
+      above += k != t && std::int64_t(k) != never && row[k] >= row[t];
     e.top1 += above == 0;
     e.top3 += above < 3;
   }
@@ -92,7 +94,8 @@ double Evaluation::bits_per_character() const {
 }
 
 Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::size_t batch,
-                    std::size_t seq_len, double chars_per_token, Shard shard) {
+                    std::size_t seq_len, double chars_per_token, Shard shard,
+                    std::int64_t never_suggested) {
   if (tokens.size() < 2)
     throw Error("evaluate: " + std::to_string(tokens.size()) +
                 " tokens; a loss needs at least 2 (an input and its target)");
@@ -120,7 +123,7 @@ Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::siz
     const Var<float> loss = softmax_cross_entropy(logits, b.targets);
     out.nats += double(loss.item()) * double(b.targets.size());
     out.tokens += b.targets.size();
-    count_top_ranks(logits.value(), b.targets, out);
+    count_top_ranks(logits.value(), b.targets, never_suggested, out);
     remaining -= n;
   }
   out.characters = double(out.tokens) * chars_per_token;

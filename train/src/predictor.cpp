@@ -127,22 +127,26 @@ void Predictor::top(std::size_t k, std::vector<std::pair<std::int64_t, double>>&
   if (tokens_.empty()) logits();  // the Error
   const float* l = logits_f_.data();
   const std::size_t size = logits_f_.size();
-  k = std::min(k, size);
+  const bool excluding = never_suggested_ >= 0 && std::size_t(never_suggested_) < size;
+  k = std::min(k, size - std::size_t(excluding));
   out.clear();
   out.reserve(k + 1);
   const auto before = [&](std::int64_t a, std::int64_t b) {  // larger first, ties by index
     return l[std::size_t(a)] > l[std::size_t(b)] ||
            (l[std::size_t(a)] == l[std::size_t(b)] && a < b);
   };
+  float largest_logit = l[0];  // over every token: the shift of the normaliser's exp
   for (std::size_t i = 0; i < size && k > 0; ++i) {
     const std::int64_t c = std::int64_t(i);
+    largest_logit = std::max(largest_logit, l[i]);
+    if (c == never_suggested_) continue;
     if (out.size() == k && !before(c, out.back().first)) continue;
     auto at = out.end();
     while (at != out.begin() && before(c, (at - 1)->first)) --at;
     out.insert(at, {c, 0.0});
     if (out.size() > k) out.pop_back();
   }
-  const double largest = out.empty() ? 0.0 : double(l[std::size_t(out.front().first)]);
+  const double largest = double(largest_logit);
   // exp assigned to a buffer runs vectorised (xsimd); a lazy xt::sum of it would not. The sum
   // keeps four partial sums so that the additions do not wait on each other.
   xt::noalias(exp_buffer_) = xt::exp(logits_f_ - float(largest));  // no temporary: reused

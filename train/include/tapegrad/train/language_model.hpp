@@ -40,9 +40,12 @@ struct Evaluation {
 /// (a short last chunk included). Each token stands for chars_per_token characters (1 at
 /// character level; at word level the text's mean, whitespace included). With a `shard`, only
 /// the shard's part of those streams is read: the sums of the shards' evaluations are the
-/// whole's (a shard with no stream returns zeros).
+/// whole's (a shard with no stream returns zeros). `never_suggested`: a token a keyboard never
+/// offers (word level's "<unk>"), left out of the top-1/top-3 ranks, and a miss where it is the
+/// target; -1: none. The loss counts every token either way.
 Evaluation evaluate(const LanguageModelNet& net, const Indices& tokens, std::size_t batch,
-                    std::size_t seq_len, double chars_per_token = 1.0, Shard shard = {});
+                    std::size_t seq_len, double chars_per_token = 1.0, Shard shard = {},
+                    std::int64_t never_suggested = -1);
 
 // ---------------------------------------------------------------------------------------------
 // Sampling helpers. All run without gradients, one stream, with the state carried from token to

@@ -59,6 +59,9 @@ class Predictor {
   std::vector<std::pair<std::int64_t, double>> top(std::size_t k) const;
   /// The same into `out` (cleared first), whose memory is reused from call to call.
   void top(std::size_t k, std::vector<std::pair<std::int64_t, double>>& out) const;
+  /// Leaves `token` out of top() from now on: a token a keyboard never offers (word level's
+  /// "<unk>"). Its probability still counts in the others' normaliser. -1: none (the default).
+  void never_suggest(std::int64_t token) { never_suggested_ = token; }
   /// The state after the last token (zeros before the first).
   const LanguageModelNet::State& state() const { return state_; }
   const LanguageModelNet& net() const { return net_; }
@@ -76,6 +79,7 @@ class Predictor {
   mutable bool logits_stale_ = false;
   Tensor<float> logits_f_;            // of the token after tokens_, as the head made them
   mutable Tensor<float> exp_buffer_;  // top()'s exp(logits - max), reused
+  std::int64_t never_suggested_ = -1;
   Indices tokens_;
   Indices reread_;  // back() beyond the history: the tokens read again, reused
   // The snapshots, a ring of at most history_ + 1 states whose tensors are kept and overwritten:
