@@ -6,6 +6,7 @@
 
 #include <tapegrad/train/format.hpp>
 #include <tapegrad/train/predictor.hpp>
+#include <tapegrad/train/stream_batcher.hpp>
 
 namespace tapegrad::lm {
 
@@ -165,6 +166,45 @@ KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& t
   return character_savings(lm, lm.vocabulary.encode(part));
 }
 
+KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::vector<std::string>& pieces,
+                                   std::size_t max_characters) {
+  std::size_t n = 0, characters = 0;
+  for (; n < pieces.size(); ++n) {
+    characters += count_characters(pieces[n]);
+    if (max_characters > 0 && characters > max_characters) break;
+  }
+  const std::vector<std::string> part(pieces.begin(), pieces.begin() + std::ptrdiff_t(n));
+  if (lm.vocabulary.level() == Level::word) return word_savings(lm, part);
+  Indices chars;
+  chars.reserve(part.size());
+  for (const std::string& c : part) {
+    const auto index = lm.vocabulary.find(c);
+    if (!index)
+      throw Error("keystroke savings: the character '" + c + "' is not in the vocabulary");
+    chars.push_back(*index);
+  }
+  return character_savings(lm, chars);
+}
+
+HeldOut held_out_part(const LanguageModel& lm, const DataIdentity& trained_on,
+                      const std::string& text) {
+  if (fnv1a_hex(text) != trained_on.fingerprint)
+    throw Error("the held-out part is that of the text the model trained on, " +
+                trained_on.describe() + "; this text (" + std::to_string(text.size()) +
+                " bytes) is another");
+  if (!(lm.hp.val_fraction > 0))
+    throw Error("the model was trained with --val-fraction 0: nothing was held out");
+  HeldOut out;
+  const Indices tokens = lm.vocabulary.encode(text);
+  out.tokens = train::split(tokens, lm.hp.val_fraction).validation;
+  std::vector<std::string> pieces = lm.vocabulary.level() == Level::word
+                                        ? tokenize_words(text)
+                                        : split_characters(text, "the text");
+  out.pieces.assign(pieces.end() - std::ptrdiff_t(out.tokens.size()), pieces.end());
+  out.chars_per_token = characters_per_token(text, lm.vocabulary);
+  return out;
+}
+
 std::string Detokenizer::next(std::int64_t token) {
   const std::string s = vocabulary_.decode(Indices{token});
   if (vocabulary_.level() == Level::character) return s;
@@ -275,8 +315,12 @@ Evaluation evaluate_file(const LanguageModel& lm, const std::string& path,
   if (tokens.size() < 2)
     throw Error("eval: '" + path + "' holds " + std::to_string(tokens.size()) + " " +
                 lm.vocabulary.unit() + "; a loss needs at least 2");
-  return evaluate(*lm.net, tokens, lm.hp.batch, lm.hp.seq_len,
-                  characters_per_token(text, lm.vocabulary), {}, never_suggested(lm.vocabulary));
+  return evaluate_tokens(lm, tokens, characters_per_token(text, lm.vocabulary));
+}
+
+Evaluation evaluate_tokens(const LanguageModel& lm, const Indices& tokens, double chars_per_token) {
+  return evaluate(*lm.net, tokens, lm.hp.batch, lm.hp.seq_len, chars_per_token, {},
+                  never_suggested(lm.vocabulary));
 }
 
 }  // namespace tapegrad::lm

@@ -452,26 +452,47 @@ int run_sample(const std::string& dir, const std::string& which, const SampleOpt
   return 0;
 }
 
-int run_eval(const std::string& dir, const std::string& which, const std::string& path,
-             std::uint64_t max_text, std::size_t ksr_chars) {
+int run_eval(const std::string& dir, const std::string& which, std::string path,
+             std::uint64_t max_text, std::size_t ksr_chars, bool held_out) {
+  if (!held_out && path.empty()) throw UsageError("eval: give --data FILE, or --held-out");
   const ModelDir m = load_for_use(dir, which);
-  const Evaluation e = evaluate_file(*m.lm, path, max_text);
   const bool words = m.lm->vocabulary.level() == Level::word;
   const char* unit = words ? "word" : "char";
-  std::printf("%s: %.4f nats/%s, %.4f bits/char over %zu predicted %s", path.c_str(),
+  Evaluation e;
+  KeystrokeSavings k;
+  std::string what = path;
+  if (held_out) {
+    if (path.empty()) path = m.data.path;  // the training text itself
+    const std::string text = path.empty() ? builtin_corpus() : load_text(path, max_text);
+    HeldOut part;
+    try {
+      part = held_out_part(*m.lm, m.data, text);
+    } catch (const Error& err) {
+      throw Error("eval --held-out: " + std::string(err.what()));
+    }
+    e = evaluate_tokens(*m.lm, part.tokens, part.chars_per_token);
+    k = keystroke_savings(*m.lm, part.pieces, ksr_chars);
+    what = "the held-out part of " + m.data.describe() + ", the last " +
+           std::to_string(part.tokens.size()) + " " + m.lm->vocabulary.unit() +
+           " (--val-fraction " + format_number(m.lm->hp.val_fraction) + ")";
+  } else {
+    e = evaluate_file(*m.lm, path, max_text);
+    k = keystroke_savings(*m.lm, load_text(path, max_text), ksr_chars);
+  }
+  std::printf("%s: %.4f nats/%s, %.4f bits/char over %zu predicted %s", what.c_str(),
               e.nats_per_token(), unit, e.bits_per_character(), e.tokens, m.lm->vocabulary.unit());
   if (words)
-    std::printf(" (%.2f characters per word, the file's mean with whitespace)",
-                e.characters / double(e.tokens));
+    std::printf(" (%.2f characters per word, the %s mean with whitespace)",
+                e.characters / double(e.tokens), held_out ? "training text's" : "file's");
   std::printf("\n");
   std::printf("perplexity %.2f per %s; next %s top-1 accuracy %.1f%%, top-3 %.1f%%\n",
               e.perplexity(), unit, unit, 100 * e.top1_accuracy(), 100 * e.top3_accuracy());
-  const KeystrokeSavings k = keystroke_savings(*m.lm, load_text(path, max_text), ksr_chars);
   std::printf(
       "keystroke savings %.1f%%: %zu keys for %zu characters, %zu suggestions accepted (%s; "
       "the first %s characters, --ksr-chars)\n",
       100 * k.rate(), k.keystrokes, k.characters, k.accepted,
-      words ? "the next word suggested before each word" : "the rest of the word suggested",
+      words ? "the most likely word starting with the letters typed, before and after each letter"
+            : "the rest of the word suggested",
       ksr_chars == 0 ? "all" : std::to_string(ksr_chars).c_str());
   return 0;
 }
@@ -587,9 +608,12 @@ int main(int argc, char** argv) {
       ->type_name("DIR")
       ->capture_default_str();
   add_which(eval_cmd);
-  eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")
-      ->type_name("FILE")
-      ->required();
+  eval_cmd->add_option("--data", eval_data, "UTF-8 text file to evaluate on")->type_name("FILE");
+  bool eval_held_out = false;
+  eval_cmd->add_flag("--held-out", eval_held_out,
+                     "evaluate on the part of the training text that training held out "
+                     "(--val-fraction), split as training split it; the text is --data, or the "
+                     "training file itself");
   std::uint64_t eval_max_text = kDefaultMaxTextBytes;
   std::size_t ksr_chars = 20000;
   eval_cmd
@@ -647,7 +671,8 @@ int main(int argc, char** argv) {
     if (*train) return run_train(*train, train_flags);
     if (*sample_cmd) return run_sample(model_dir, which, sample_options);
     if (*complete_cmd) return run_complete(model_dir, which, prompt, top);
-    if (*eval_cmd) return run_eval(model_dir, which, eval_data, eval_max_text, ksr_chars);
+    if (*eval_cmd)
+      return run_eval(model_dir, which, eval_data, eval_max_text, ksr_chars, eval_held_out);
 #ifdef TAPEGRAD_HAVE_HTTPLIB
     if (*serve_cmd) return run_serve(model_dir, which, serve_options);
 #endif

@@ -305,6 +305,29 @@ BOOST_AUTO_TEST_CASE(train_complete_sample_and_eval) {
   BOOST_TEST(eval.code == 0, eval.err);
   BOOST_TEST(contains(eval.out, " nats/char, "), eval.out);
   BOOST_TEST(contains(eval.out, " bits/char over "), eval.out);
+
+  // --held-out: the part training validated on, so its loss is the last validation loss.
+  const Result held = run(tmp, {"eval", "--model", dir, "--checkpoint", "latest", "--held-out"});
+  BOOST_TEST_REQUIRE(held.code == 0, held.err);
+  BOOST_TEST(contains(held.out, "the held-out part of '" + data + "'"), held.out);
+  const auto number_after = [](const std::string& text, const std::string& label) {
+    const std::size_t at = text.find(label);
+    BOOST_TEST_REQUIRE(at != std::string::npos, text);
+    return std::stod(text.substr(at + label.size()));
+  };
+  BOOST_TEST(number_after(held.out, "): ") == number_after(held.err, "validation loss "),
+             boost::test_tools::tolerance(1e-3));
+  const std::string other = tmp.write("other.txt", small_text() + "the end.\n");
+  const Result wrong = run(tmp, {"eval", "--model", dir, "--held-out", "--data", other});
+  BOOST_TEST(wrong.code == 1);
+  BOOST_TEST(contains(wrong.err,
+                      "eval --held-out: the held-out part is that of the text the "
+                      "model trained on, '" +
+                          data + "'"),
+             wrong.err);
+  const Result neither = run(tmp, {"eval", "--model", dir});
+  BOOST_TEST(neither.code == 2);
+  BOOST_TEST(contains(neither.err, "eval: give --data FILE, or --held-out"), neither.err);
 }
 
 BOOST_AUTO_TEST_CASE(sigint_saves_a_checkpoint_exits_130_and_resume_continues) {
