@@ -189,13 +189,19 @@ std::vector<std::string> split_characters(const std::string& text, const char* w
   return out;
 }
 
-std::vector<std::string> tokenize_words(const std::string& text) {
+std::vector<std::string> tokenize_words(const std::string& text, std::vector<std::size_t>* starts) {
   std::vector<std::string> tokens;
   std::string word;
+  std::size_t word_start = 0;
+  const auto push = [&](std::string token, std::size_t start) {
+    tokens.push_back(std::move(token));
+    if (starts) starts->push_back(start);
+  };
   const auto flush = [&] {
-    if (!word.empty()) tokens.push_back(std::move(word));
+    if (!word.empty()) push(std::move(word), word_start);
     word.clear();
   };
+  if (starts) starts->clear();
   std::size_t pos = 0;
   while (pos < text.size()) {
     const CodePoint cp = decode_at(text, pos, "tokenize_words");
@@ -211,9 +217,10 @@ std::vector<std::string> tokenize_words(const std::string& text) {
         word += bytes;
       } else {
         flush();
-        tokens.push_back(bytes);
+        push(bytes, pos);
       }
     } else {
+      if (word.empty()) word_start = pos;
       word += bytes;
     }
     pos = next;

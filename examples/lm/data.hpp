@@ -91,7 +91,9 @@ class Vocabulary {
 
 /// Splits UTF-8 text into word-level tokens exactly as Vocabulary does (exposed so that a
 /// prompt can be shown token by token). Invalid UTF-8 is an Error naming the byte offset.
-std::vector<std::string> tokenize_words(const std::string& text);
+/// `starts`, when given, receives the byte offset where each token begins.
+std::vector<std::string> tokenize_words(const std::string& text,
+                                        std::vector<std::size_t>* starts = nullptr);
 
 /// How many characters UTF-8 text holds (every byte but a continuation byte starts one; the
 /// text is not validated).

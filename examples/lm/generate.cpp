@@ -166,26 +166,6 @@ KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& t
   return character_savings(lm, lm.vocabulary.encode(part));
 }
 
-KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::vector<std::string>& pieces,
-                                   std::size_t max_characters) {
-  std::size_t n = 0, characters = 0;
-  for (; n < pieces.size(); ++n) {
-    characters += count_characters(pieces[n]);
-    if (max_characters > 0 && characters > max_characters) break;
-  }
-  const std::vector<std::string> part(pieces.begin(), pieces.begin() + std::ptrdiff_t(n));
-  if (lm.vocabulary.level() == Level::word) return word_savings(lm, part);
-  Indices chars;
-  chars.reserve(part.size());
-  for (const std::string& c : part) {
-    const auto index = lm.vocabulary.find(c);
-    if (!index)
-      throw Error("keystroke savings: the character '" + c + "' is not in the vocabulary");
-    chars.push_back(*index);
-  }
-  return character_savings(lm, chars);
-}
-
 HeldOut held_out_part(const LanguageModel& lm, const DataIdentity& trained_on,
                       const std::string& text) {
   if (fnv1a_hex(text) != trained_on.fingerprint)
@@ -197,10 +177,19 @@ HeldOut held_out_part(const LanguageModel& lm, const DataIdentity& trained_on,
   HeldOut out;
   const Indices tokens = lm.vocabulary.encode(text);
   out.tokens = train::split(tokens, lm.hp.val_fraction).validation;
-  std::vector<std::string> pieces = lm.vocabulary.level() == Level::word
-                                        ? tokenize_words(text)
-                                        : split_characters(text, "the text");
-  out.pieces.assign(pieces.end() - std::ptrdiff_t(out.tokens.size()), pieces.end());
+  const std::size_t first = tokens.size() - out.tokens.size();  // the first held-out token
+  std::size_t at = 0;                                           // its byte offset
+  if (lm.vocabulary.level() == Level::word) {
+    std::vector<std::size_t> starts;
+    tokenize_words(text, &starts);
+    at = starts.at(first);
+  } else {
+    for (std::size_t n = 0; n < first; ++n) {  // to the start of the next character
+      ++at;
+      while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+    }
+  }
+  out.text = text.substr(at);
   out.chars_per_token = characters_per_token(text, lm.vocabulary);
   return out;
 }

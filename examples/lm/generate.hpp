@@ -102,18 +102,12 @@ struct KeystrokeSavings {
 KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& text,
                                    std::size_t max_characters = 0);
 
-/// The same over a text already cut into its tokens' own text (words at word level, characters
-/// at character level; a word the vocabulary lacks keeps its spelling), cut after the first
-/// max_characters characters of those pieces (0: all).
-KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::vector<std::string>& pieces,
-                                   std::size_t max_characters = 0);
-
 /// The part of a model's training text that training held out for validation: the last
 /// val_fraction of its tokens, split exactly as tapegrad-lm train splits them.
 struct HeldOut {
   Indices tokens;
-  std::vector<std::string> pieces;  // each token's own text (see keystroke_savings)
-  double chars_per_token = 1;       // of the whole text: bits per character as training reports
+  std::string text;            // from the first held-out token to the end
+  double chars_per_token = 1;  // of the whole text: bits per character as training reports
 };
 /// An Error when `text` is not the text the model trained on (its fingerprint differs) or the
 /// model held nothing out.

@@ -471,7 +471,7 @@ int run_eval(const std::string& dir, const std::string& which, std::string path,
       throw Error("eval --held-out: " + std::string(err.what()));
     }
     e = evaluate_tokens(*m.lm, part.tokens, part.chars_per_token);
-    k = keystroke_savings(*m.lm, part.pieces, ksr_chars);
+    k = keystroke_savings(*m.lm, part.text, ksr_chars);
     what = "the held-out part of " + m.data.describe() + ", the last " +
            std::to_string(part.tokens.size()) + " " + m.lm->vocabulary.unit() +
            " (--val-fraction " + format_number(m.lm->hp.val_fraction) + ")";

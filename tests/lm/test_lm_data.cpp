@@ -143,14 +143,28 @@ BOOST_AUTO_TEST_CASE(word_tokens_split_off_punctuation_and_keep_case) {
                                              "quoted", "'",    "(", "yes", ")",          "!"};
   BOOST_TEST(tokens == expected, boost::test_tools::per_element());
   // Unicode punctuation and whitespace: curly quotes, an em dash, a no-break space.
-  const std::vector<std::string> unicode = tokenize_words(
-      "\xE2\x80\x9C"
-      "caf\xC3\xA9\xE2\x80\x9D\xE2\x80\x94"
-      "ok\xC2\xA0"
-      "it\xE2\x80\x99s");
+  const auto unicode_text = [] {
+    return std::string(
+        "\xE2\x80\x9C"
+        "caf\xC3\xA9\xE2\x80\x9D\xE2\x80\x94"
+        "ok\xC2\xA0"
+        "it\xE2\x80\x99s");
+  };
+  const std::vector<std::string> unicode = tokenize_words(unicode_text());
   const std::vector<std::string> unicode_expected = {
       "\xE2\x80\x9C", "caf\xC3\xA9", "\xE2\x80\x9D", "\xE2\x80\x94", "ok", "it\xE2\x80\x99s"};
   BOOST_TEST(unicode == unicode_expected, boost::test_tools::per_element());
+  // Where each token starts: the byte offsets, so that a token's text can be found again.
+  const std::string text = "Don't stop -- well-known 'quoted' (yes)!";
+  std::vector<std::size_t> starts = {99};  // replaced
+  BOOST_TEST(tokenize_words(text, &starts) == expected, boost::test_tools::per_element());
+  const std::vector<std::size_t> expected_starts = {0, 6, 11, 12, 14, 25, 26, 32, 34, 35, 38, 39};
+  BOOST_TEST(starts == expected_starts, boost::test_tools::per_element());
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    BOOST_TEST(text.compare(starts[i], expected[i].size(), expected[i]) == 0, expected[i]);
+  tokenize_words(unicode_text(), &starts);
+  BOOST_TEST(starts == std::vector<std::size_t>({0, 3, 8, 11, 14, 18}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(word_vocabulary_min_count_and_unk) {

@@ -197,6 +197,25 @@ BOOST_AUTO_TEST_CASE(keystroke_savings_at_word_level_complete_the_word_being_typ
   BOOST_TEST(keystroke_savings(lm, "").rate() == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(the_held_out_part_is_the_tail_training_validated_on) {
+  const LanguageModel& lm = builtin_word_model();  // the built-in corpus, --val-fraction 0.1
+  const std::string text = builtin_corpus();
+  const HeldOut part = held_out_part(lm, DataIdentity::of("", text), text);
+  const Indices all = lm.vocabulary.encode(text);
+  BOOST_TEST(part.tokens == train::split(all, lm.hp.val_fraction).validation,
+             boost::test_tools::per_element());
+  BOOST_TEST(part.tokens.size() == std::size_t(std::llround(0.1 * double(all.size()))));
+  // Its text starts at the first held-out word and reads as exactly those tokens.
+  BOOST_TEST_REQUIRE(part.text.size() < text.size());
+  BOOST_TEST(text.compare(text.size() - part.text.size(), part.text.size(), part.text) == 0);
+  BOOST_TEST(lm.vocabulary.encode(part.text) == part.tokens, boost::test_tools::per_element());
+  BOOST_TEST(part.chars_per_token == characters_per_token(text, lm.vocabulary));
+  // Another text is refused: its tail is not what the model was validated on.
+  BOOST_TEST(contains(error_of([&] { held_out_part(lm, DataIdentity::of("", text), text + " "); }),
+                      "the held-out part is that of the text the model trained on, the built-in "
+                      "corpus"));
+}
+
 BOOST_AUTO_TEST_CASE(keystroke_savings_at_character_level_accept_whole_word_completions) {
   LmTempDir tmp;
   // A model that has learnt a repetitive text completes its words: most keys are saved.
