@@ -1,6 +1,7 @@
 // The complete models: gradients through everything they compose, state carried between
 // chunks, and a short training run each that must lower the loss.
 #include <cmath>
+#include <map>
 
 #include <tapegrad/models/models.hpp>
 
@@ -48,6 +49,57 @@ BOOST_AUTO_TEST_CASE(sine_regressor_gradients_and_shapes) {
   BOOST_TEST(r.ok, r.report());
   BOOST_CHECK_EXCEPTION(model(tape, Tensor<double>{1.0, 2.0}), Error,
                         [](const Error& e) { return message_has(e, "SineRegressor"); });
+}
+
+BOOST_AUTO_TEST_CASE(sequence_regressor_gradients_for_every_cell_kind) {
+  const Tensor<double> x = Tensor<double>{{0.1, -0.2, 0.3, 0.4}, {0.5, 0.4, -0.3, 0.2}};
+  Tensor<double> y = Tensor<double>::from_shape({2, 1});
+  y(0, 0) = 0.5;
+  y(1, 0) = -0.1;
+  for (const std::string& name : nn::cell_type_names()) {
+    nn::Rng rng(3);
+    models::SequenceRegressor<double> model(nn::parse_cell_type(name), 3, 2, rng);
+    Tape<double> tape;
+    BOOST_TEST(shape_str(model(tape, x).shape()) == "[2, 1]");
+    const GradcheckResult r =
+        gradcheck([&](Tape<double>& t) { return model.loss(t, x, y); }, model.parameters());
+    BOOST_TEST(r.ok, name << ": " << r.report());
+  }
+  nn::Rng rng(3);
+  models::SequenceRegressor<double> model(nn::CellType::rnn, 3, 1, rng);
+  Tape<double> tape;
+  BOOST_CHECK_EXCEPTION(model(tape, Tensor<double>{1.0, 2.0}), Error,
+                        [](const Error& e) { return message_has(e, "SequenceRegressor"); });
+  BOOST_CHECK_EXCEPTION(nn::parse_cell_type("tcn"), Error, [](const Error& e) {
+    return message_has(e, "unknown cell 'tcn' (expected rnn, lstm or gru)");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(sequence_regressor_is_the_rnn_recurrence_then_the_head) {
+  // One RNN layer by hand: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), y = w h_T + b.
+  nn::Rng rng(5);
+  models::SequenceRegressor<double> model(nn::CellType::rnn, 4, 1, rng);
+  std::map<std::string, const Tensor<double>*> p;
+  for (const auto& [name, param] : model.named_parameters()) p[name] = &param->value;
+  const Tensor<double> x = Tensor<double>{{0.3, -0.1, 0.7}, {-0.5, 0.2, 0.1}};
+  Tape<double> tape;
+  const Tensor<double> got = model(tape, x).value();
+  for (std::size_t b = 0; b < 2; ++b) {
+    std::vector<double> h(4, 0.0);
+    for (std::size_t t = 0; t < 3; ++t) {
+      std::vector<double> next(4);
+      for (std::size_t i = 0; i < 4; ++i) {
+        double a = (*p.at("rnn.layer0.weight_ih"))(i, 0) * x(b, t) +
+                   (*p.at("rnn.layer0.bias_ih"))(i) + (*p.at("rnn.layer0.bias_hh"))(i);
+        for (std::size_t j = 0; j < 4; ++j) a += (*p.at("rnn.layer0.weight_hh"))(i, j) * h[j];
+        next[i] = std::tanh(a);
+      }
+      h = next;
+    }
+    double out = (*p.at("head.bias"))(0);
+    for (std::size_t j = 0; j < 4; ++j) out += (*p.at("head.weight"))(0, j) * h[j];
+    BOOST_TEST(got(b, 0) == out, boost::test_tools::tolerance(1e-12));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(next_word_model_starts_near_uniform_and_learns) {

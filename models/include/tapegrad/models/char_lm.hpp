@@ -16,24 +16,11 @@ namespace tapegrad::models {
 template <class T>
 class CharLM : public nn::Module<T> {
  public:
-  enum class Cell { rnn, lstm, gru };
-
-  /// The cells by name, in Cell order: the one list a program offers its users.
-  static const std::vector<std::string>& cell_names() {
-    static const std::vector<std::string> names{"rnn", "lstm", "gru"};
-    return names;
-  }
-  static Cell parse_cell(const std::string& name) {
-    for (std::size_t i = 0; i < cell_names().size(); ++i)
-      if (name == cell_names()[i]) return static_cast<Cell>(i);
-    throw Error("CharLM: unknown cell '" + name + "' (expected rnn, lstm or gru)");
-  }
-  static const char* cell_name(Cell c) {
-    return c == Cell::rnn ? "rnn" : c == Cell::lstm ? "lstm" : "gru";
-  }
-
-  /// Gate blocks per layer: 1 (rnn), 3 (gru: r, z, n) or 4 (lstm: i, f, g, o).
-  static std::size_t gates(Cell c) { return c == Cell::rnn ? 1 : c == Cell::gru ? 3 : 4; }
+  using Cell = nn::CellType;
+  static const std::vector<std::string>& cell_names() { return nn::cell_type_names(); }
+  static Cell parse_cell(const std::string& name) { return nn::parse_cell_type(name); }
+  static const char* cell_name(Cell c) { return nn::cell_type_name(c); }
+  static std::size_t gates(Cell c) { return nn::gate_count(c); }
 
   /// How many parameters the constructor below creates, computed from the sizes alone, so that a
   /// program can check them (against a checkpoint's arrays, against a memory budget) before it

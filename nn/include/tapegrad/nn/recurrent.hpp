@@ -246,6 +246,28 @@ class GRUCell : public RecurrentWeights<T> {
   static const Var<T>& output(const State& s) { return s; }
 };
 
+/// The recurrent cells by kind, for a model that picks one at run time (from a flag, from a
+/// checkpoint).
+enum class CellType { rnn, lstm, gru };
+
+/// Their names in CellType order: the one list a program offers its users.
+inline const std::vector<std::string>& cell_type_names() {
+  static const std::vector<std::string> names{"rnn", "lstm", "gru"};
+  return names;
+}
+inline const char* cell_type_name(CellType c) {
+  return c == CellType::rnn ? "rnn" : c == CellType::lstm ? "lstm" : "gru";
+}
+inline CellType parse_cell_type(const std::string& name) {
+  for (std::size_t i = 0; i < cell_type_names().size(); ++i)
+    if (name == cell_type_names()[i]) return static_cast<CellType>(i);
+  throw Error("unknown cell '" + name + "' (expected rnn, lstm or gru)");
+}
+/// Gate blocks per layer: 1 (rnn), 3 (gru: r, z, n) or 4 (lstm: i, f, g, o).
+inline std::size_t gate_count(CellType c) {
+  return c == CellType::rnn ? 1 : c == CellType::gru ? 3 : 4;
+}
+
 /// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states
 /// (through dropout while training, when RecurrentOptions::dropout > 0).
 /// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order.
