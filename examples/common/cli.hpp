@@ -3,7 +3,9 @@
 // (unknown flag, missing or malformed value) prints one line, "PROGRAM: what was wrong (usage:
 // PROGRAM FLAGS)", and exits 2.
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -63,6 +65,22 @@ inline CLI::Validator byte_size(unsigned long long least = 1) {
         return "";
       },
       "SIZE");
+}
+
+/// A decimal number for which ok() holds: the message says what was expected and what was given
+/// (CLI::PositiveNumber in CLI11 2.1 prints DBL_MAX as a 300-digit number).
+inline CLI::Validator number(const std::string& expected, std::function<bool(double)> ok) {
+  return CLI::Validator(
+      [expected, ok](std::string& text) -> std::string {
+        // Decimal notation only: strtod would also take "0x1p3", "inf" and "nan".
+        const bool decimal = text.find_first_not_of("0123456789+-.eE") == std::string::npos;
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || !decimal || *end != '\0' || !std::isfinite(v) || !ok(v))
+          return "expected " + expected + ", got '" + text + "'";
+        return "";
+      },
+      "NUMBER");
 }
 
 /// A non-empty value (a file name).

@@ -26,6 +26,7 @@
 
 #include <CLI/CLI.hpp>
 #include <tapegrad/train/format.hpp>
+#include <tapegrad/train/interrupt.hpp>
 #include <tapegrad/train/value_error.hpp>
 
 #ifdef TAPEGRAD_HAVE_MPI
@@ -52,53 +53,6 @@ using train::format_rate;
 
 constexpr int kExitError = 1, kExitUsage = 2;
 constexpr std::size_t kDefaultSteps = 100;
-
-// Set by the signal handler, polled by the training loop between steps.
-std::atomic<bool> g_interrupted{false};
-volatile std::sig_atomic_t g_signal = 0;
-// The processes of a data-parallel run say nothing when signalled: mpirun signals all of them and
-// stops reading their output, so a write could block until mpirun kills the process; rank 0
-// reports the interruption once its checkpoint is saved.
-volatile std::sig_atomic_t g_quiet_signal = 0;
-static_assert(std::atomic<bool>::is_always_lock_free, "the flag is set from a signal handler");
-
-extern "C" void on_signal(int signal) {
-  g_signal = signal;
-  g_interrupted.store(true);
-  if (g_quiet_signal) return;
-  const char message[] =
-      "\ninterrupted: finishing this step and saving a checkpoint (again to quit without "
-      "saving)\n";
-  // write(2) is async-signal-safe; stdio is not. Its result cannot be acted on here.
-  if (::write(STDERR_FILENO, message, sizeof message - 1) < 0) {
-  }
-}
-
-void install_signal_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  // One-shot: a second Ctrl-C gets the default action and ends the program at once.
-  action.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
-// A number check whose message says what was expected and what was given
-// (CLI::PositiveNumber in CLI11 2.1 prints DBL_MAX as a 300-digit number).
-CLI::Validator number(const std::string& expected, std::function<bool(double)> ok) {
-  return CLI::Validator(
-      [expected, ok](std::string& text) -> std::string {
-        // Decimal notation only: strtod would also take "0x1p3", "inf" and "nan".
-        const bool decimal = text.find_first_not_of("0123456789+-.eE") == std::string::npos;
-        char* end = nullptr;
-        const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || !decimal || *end != '\0' || !std::isfinite(v) || !ok(v))
-          return "expected " + expected + ", got '" + text + "'";
-        return "";
-      },
-      "NUMBER");
-}
 
 std::string quoted_symbol(const Vocabulary& v, const std::string& s) {
   if (v.level() == Level::word) return s;
@@ -146,7 +100,7 @@ void add_hyperparameter_flags(CLI::App& cmd, TrainFlags& f) {
       if (!i->zero_is_none) opt->capture_default_str();  // 0 means "none", not a value to give
     } else if (const auto* n = std::get_if<Schema::Number>(&field.kind)) {
       opt = cmd.add_option(flag, hp.*(n->member), field.help)
-                ->check(number(n->range.expected, n->range.contains))
+                ->check(examples::number(n->range.expected, n->range.contains))
                 ->capture_default_str();
     } else {
       const Schema::Choice& choice = std::get<Schema::Choice>(field.kind);
@@ -178,8 +132,8 @@ void add_train_flags(CLI::App& cmd, TrainFlags& f) {
   cmd.add_option("--time", f.seconds,
                  "stop when the training time of all sessions reaches SECONDS (time spent in "
                  "training steps; validation and checkpoints are not counted)")
-      ->check(number("a positive number of seconds",
-                     [](double v) { return v > 0 && std::isfinite(v); }))
+      ->check(examples::number("a positive number of seconds",
+                               [](double v) { return v > 0 && std::isfinite(v); }))
       ->type_name("SECONDS")
       ->excludes(steps);
   cmd.add_option("--out", o.out_dir, "directory for the checkpoint, plots and logs")
@@ -286,12 +240,14 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   train::ProcessGroup* group = processes.get();
   o.processes = group;
   const bool speaks = !group || group->rank() == 0;  // rank 0 alone prints
-  if (group) g_quiet_signal = 1;
   // mpirun stops reading the processes' output as soon as it is interrupted, while they still
   // finish their step and save: a progress line written then must not end the process (SIGPIPE)
   // before the checkpoint is written.
   if (group) std::signal(SIGPIPE, SIG_IGN);
-  install_signal_handlers();
+  // The processes of a data-parallel run say nothing when signalled: mpirun signals all of them
+  // and stops reading their output, so a write could block until mpirun kills the process; rank
+  // 0 reports the interruption once its checkpoint is saved.
+  train::install_interrupt_handlers(group != nullptr);
   std::unique_ptr<Trainer> made;
   agree(group, [&] { made = std::make_unique<Trainer>(o); });
   Trainer& trainer = *made;
@@ -300,7 +256,7 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
   // wait for it in their next step).
   const auto train = [&](ProgressPrinter* printer) {
     try {
-      return trainer.run(&g_interrupted, printer);
+      return trainer.run(&train::interrupt_flag(), printer);
     } catch (const train::CollectiveError& e) {
       if (!group) throw;
       if (printer) printer->finish();
@@ -314,9 +270,7 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
     }
   };
   if (!speaks) {
-    return train(nullptr) == Trainer::Outcome::interrupted
-               ? 128 + (g_signal ? int(g_signal) : SIGINT)
-               : 0;
+    return train(nullptr) == Trainer::Outcome::interrupted ? train::interrupted_exit_code() : 0;
   }
   LanguageModel& lm = trainer.model();
   const TrainOptions& run = trainer.options();
@@ -361,7 +315,7 @@ int run_train(CLI::App& cmd, TrainFlags& f) {
         "interrupted at step %zu: checkpoint saved in %s\ncontinue with: tapegrad-lm train "
         "--out %s --resume\n",
         trainer.progress().step, checkpoint.c_str(), run.out_dir.c_str());
-    return 128 + (g_signal ? int(g_signal) : SIGINT);
+    return train::interrupted_exit_code();
   }
   const auto validation = trainer.last_validation();
   const auto best = trainer.best_validation();
@@ -507,11 +461,10 @@ int run_serve(const std::string& dir, const std::string& which, ServeOptions opt
   std::fflush(stdout);
   // The signal handler only sets the flag; this thread turns it into a graceful stop (the
   // requests in progress finish).
-  install_signal_handlers();
-  g_quiet_signal = 1;
+  train::install_interrupt_handlers(true);
   std::atomic<bool> served{false};
   std::thread watcher([&] {
-    while (!served.load() && !g_interrupted.load())
+    while (!served.load() && !train::interrupt_flag().load())
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     server.stop();
   });
@@ -575,7 +528,8 @@ int main(int argc, char** argv) {
       ->add_option("--temperature", sample_options.temperature,
                    "divides the logits: < 1 more conservative, > 1 more surprising, 0 always "
                    "the most likely token")
-      ->check(number("a number >= 0", [](double v) { return v >= 0 && std::isfinite(v); }))
+      ->check(
+          examples::number("a number >= 0", [](double v) { return v >= 0 && std::isfinite(v); }))
       ->capture_default_str();
   sample_cmd
       ->add_option("--top-k", sample_options.top_k,
