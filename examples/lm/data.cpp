@@ -140,22 +140,6 @@ bool is_word_character(char32_t c) { return !is_space(c) && !is_punctuation(c); 
 // Marks that stay inside a word when a word character follows them ("don't", "well-known").
 bool is_joiner(char32_t c) { return c == '\'' || c == '-' || c == 0x2019; }
 
-constexpr std::uint64_t kFnvOffset = 14695981039346656037ULL;
-
-std::uint64_t fnv1a(std::uint64_t h, const std::string& bytes) {
-  for (unsigned char b : bytes) {
-    h ^= b;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-std::string hex64(std::uint64_t h) {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 [[noreturn]] void binary_file(const std::string& where, std::uint64_t nul) {
   throw Error(where + " looks like a binary file (a NUL byte at offset " + std::to_string(nul) +
               "), not text");
@@ -338,14 +322,16 @@ std::uint64_t Vocabulary::fingerprint() const {
   // 0xFF never occurs in UTF-8, so it separates symbols unambiguously: {"ab"} and {"a", "b"}
   // hash different byte strings.
   const std::string separator(1, '\xFF');
-  std::uint64_t h = fnv1a(kFnvOffset, level_name(level_));
-  for (const std::string& s : symbols_) h = fnv1a(fnv1a(h, separator), s);
+  std::uint64_t h = train::kFnvOffset;
+  train::fnv1a(h, level_name(level_));
+  for (const std::string& s : symbols_) {
+    train::fnv1a(h, separator);
+    train::fnv1a(h, s);
+  }
   return h;
 }
 
-std::string Vocabulary::fingerprint_hex() const { return hex64(fingerprint()); }
-
-std::string fnv1a_hex(const std::string& bytes) { return hex64(fnv1a(kFnvOffset, bytes)); }
+std::string Vocabulary::fingerprint_hex() const { return train::hex64(fingerprint()); }
 
 nlohmann::json Vocabulary::to_json() const {
   return nlohmann::json{{"format", "tapegrad-lm-vocabulary"},

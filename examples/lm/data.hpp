@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <tapegrad/error.hpp>
 #include <tapegrad/tensor.hpp>
+#include <tapegrad/train/fingerprint.hpp>
 
 namespace tapegrad::lm {
 
@@ -21,9 +22,8 @@ enum class Level { character, word };
 
 /// "char" / "character" / "word" -> Level; anything else is an Error naming the accepted names.
 Level parse_level(const std::string& name);
-/// The 64-bit FNV-1a hash of the bytes as 16 lowercase hex digits: the data file's identity in
-/// a checkpoint (the vocabulary's fingerprint uses the same hash).
-std::string fnv1a_hex(const std::string& bytes);
+// A data file's identity in a checkpoint is train::fnv1a_hex of its bytes (fingerprint.hpp); the
+// vocabulary's fingerprint uses the same hash.
 /// "character" or "word" (the names to_json writes).
 const char* level_name(Level level);
 

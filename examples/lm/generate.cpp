@@ -168,7 +168,7 @@ KeystrokeSavings keystroke_savings(const LanguageModel& lm, const std::string& t
 
 HeldOut held_out_part(const LanguageModel& lm, const DataIdentity& trained_on,
                       const std::string& text) {
-  if (fnv1a_hex(text) != trained_on.fingerprint)
+  if (train::fnv1a_hex(text) != trained_on.fingerprint)
     throw Error("the held-out part is that of the text the model trained on, " +
                 trained_on.describe() + "; this text (" + std::to_string(text.size()) +
                 " bytes) is another");

@@ -163,7 +163,7 @@ Model::Options Hyperparameters::model_options() const {
 // Data identity
 
 DataIdentity DataIdentity::of(const std::string& path, const std::string& text) {
-  return DataIdentity{path, text.size(), fnv1a_hex(text)};
+  return DataIdentity{path, text.size(), train::fnv1a_hex(text)};
 }
 
 std::string DataIdentity::describe() const {

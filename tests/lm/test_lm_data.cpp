@@ -206,9 +206,9 @@ BOOST_AUTO_TEST_CASE(word_vocabulary_with_multibyte_words) {
 
 BOOST_AUTO_TEST_CASE(data_identity_hash_is_64_bit_fnv1a) {
   // The published FNV-1a 64 test vectors: a checkpoint's data identity must not drift.
-  BOOST_TEST(fnv1a_hex("") == "cbf29ce484222325");
-  BOOST_TEST(fnv1a_hex("a") == "af63dc4c8601ec8c");
-  BOOST_TEST(fnv1a_hex("foobar") == "85944171f73967e8");
+  BOOST_TEST(train::fnv1a_hex("") == "cbf29ce484222325");
+  BOOST_TEST(train::fnv1a_hex("a") == "af63dc4c8601ec8c");
+  BOOST_TEST(train::fnv1a_hex("foobar") == "85944171f73967e8");
 }
 
 BOOST_AUTO_TEST_CASE(json_round_trip_keeps_symbols_and_fingerprint) {

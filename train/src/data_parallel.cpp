@@ -1,5 +1,7 @@
 #include "tapegrad/train/data_parallel.hpp"
 
+#include "tapegrad/train/fingerprint.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -9,13 +11,6 @@ namespace tapegrad::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
-
-void fnv1a(std::uint64_t& h, const void* data, std::size_t bytes) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * kFnvPrime;
-}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
