@@ -14,6 +14,7 @@ packages=(
   libopenmpi-dev openmpi-bin  # tapegrad::distributed and its tests under mpirun
   libcpp-httplib-dev pkgconf  # tapegrad-lm serve (pkg-config gives its build flags)
   chromium chromium-driver python3-selenium  # the serve page tested in a real browser
+  python3-mido  # an independent reader of the MIDI files tapegrad-melody writes
   "$@"  # what a script needs besides: scripts/fuzz.sh adds clang and its runtimes
 )
 
