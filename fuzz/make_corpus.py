@@ -576,6 +576,29 @@ def make_texts():
     write(t, "del-and-c1-controls.txt", "ab\x7f\u0080\u009fcd\n")
 
 
+def make_csvs():
+    t = "csv"
+    rows = "".join("%d,%s\n" % (i, v) for i, v in enumerate(
+        [10, 12, "", "NA", 15, 14, 13, 16, "nan", 18, 17, 19, 21, 20, 22, 24, 23, 25]))
+    write(t, "with-gaps.csv", "t,value\n" + rows)
+    write(t, "seasonal.csv", "t,value\n" + "".join(
+        "%d,%.3f\n" % (i, 5 + 0.1 * i + (i % 12 if i % 12 < 6 else 12 - i % 12))
+        for i in range(120)))
+    write(t, "quoted-header-bom-crlf.csv",
+          b"\xef\xbb\xbf\"YEAR\",\"value, units\"\r\n1700,5\r\n\"1701\",\"11\"\r\n\r\n1702,16\r\n")
+    write(t, "escaped-quotes.csv", 'label,value\n"say ""hi""",1\n"a,b",2\n')
+    write(t, "unclosed-quote.csv", 't,value\n1,"2\n3,4\n')
+    write(t, "header-only.csv", "t,value\n")
+    write(t, "empty.csv", b"")
+    write(t, "all-missing.csv", "t,value\n1,\n2,NA\n3,.\n")
+    write(t, "constant.csv", "t,value\n" + "".join("%d,7\n" % i for i in range(40)))
+    write(t, "short-row.csv", "t,value\n1,2\n3\n")
+    write(t, "not-a-number.csv", "t,value\n1,2\n2,abc\n3,inf\n4,0x10\n")
+    write(t, "huge-and-tiny.csv", "t,value\n1,1e308\n2,-1e308\n3,1e-308\n4,1e308\n")
+    write(t, "no-newline-at-end.csv", "t,value\n1,2\n2,3")
+    write(t, "one-column.csv", "value\n1\n2\n3\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tapegrad-lm", help="tapegrad-lm program: regenerate the real checkpoints")
@@ -589,6 +612,7 @@ def main():
     make_model_dirs(real)
     make_metadata(real)
     make_texts()
+    make_csvs()
 
 
 if __name__ == "__main__":

@@ -123,9 +123,9 @@ int main(int argc, char** argv) {
     return std::string("tapegrad-melody: ") + e.what() + " (see --help)\n";
   });
   std::string out = "melody-model", dir = "melody-model", prime = "C D E", midi;
-  std::size_t steps = 300, length = 64, min_notes = 16;
+  std::size_t steps = 150, length = 64, min_notes = 16;
   std::uint64_t seed = 1;
-  double temperature = 0.8, bpm = 100;
+  double temperature = 1.0, bpm = 100;
   CLI::App* train_cmd = app.add_subcommand("train", "train on the built-in melodies");
   train_cmd->add_option("--out", out, "the model directory")->capture_default_str();
   train_cmd->add_option("--steps", steps, "training steps")
