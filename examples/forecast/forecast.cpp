@@ -190,7 +190,10 @@ class ForecastTask : public train::Task {
   Var<float> training_loss(Tape<float>& tape) override {
     const std::size_t W = f_.settings.window, B = f_.settings.batch;
     const std::size_t windows = split_.fit - W;  // ends at W - 1 .. fit - 2, target after
-    Tensor<float> x = Tensor<float>::from_shape({B, W}), y = Tensor<float>::from_shape({B, 1});
+    Tensor<float>& x = windows_;
+    Tensor<float>& y = targets_;
+    if (x.shape() != Shape{B, W}) x = Tensor<float>::from_shape({B, W});  // made once, reused
+    if (y.shape() != Shape{B, 1}) y = Tensor<float>::from_shape({B, 1});
     for (std::size_t b = 0; b < B; ++b) {
       const std::size_t end =
           W - 1 + std::min(windows - 1, std::size_t(rng_.uniform(0, double(windows))));
@@ -219,6 +222,7 @@ class ForecastTask : public train::Task {
   const std::vector<double>& values_;
   Split split_;
   nn::Rng& rng_;
+  Tensor<float> windows_, targets_;  // a step's inputs [batch, window] and targets [batch, 1]
 };
 
 json settings_json(const Settings& s) {
