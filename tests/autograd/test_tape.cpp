@@ -373,4 +373,32 @@ BOOST_AUTO_TEST_CASE(references_to_values_survive_recording_more_ops) {
   BOOST_TEST(y.value()(0) == 10001.0);
 }
 
+BOOST_AUTO_TEST_CASE(the_readme_tour_of_constants_leaves_and_parameters) {
+  // The README's snippet, line for line, then what its comment says.
+  Tape<double> tape;
+  Var<double> x = tape.constant(Tensor<double>{1.0, 2.0});
+  Var<double> a = tape.leaf(Tensor<double>{0.5, -1.0});
+  Parameter<double> w(Tensor<double>{3.0, 4.0}, "w");
+  Var<double> y = x * a + tape.param(w);
+  tape.backward(y, Tensor<double>{1.0, 10.0});
+  BOOST_TEST(a.grad() == Tensor<double>({1.0, 20.0}), boost::test_tools::per_element());
+  BOOST_TEST(w.grad == Tensor<double>({1.0, 10.0}), boost::test_tools::per_element());
+  BOOST_TEST(!x.requires_grad());
+  BOOST_TEST(a.requires_grad());
+  // A parameter's gradient accumulates over passes until zero_grad(); a leaf's is this pass's.
+  tape.clear();
+  Var<double> a2 = tape.leaf(Tensor<double>{0.5, -1.0});
+  tape.backward(sum(a2 * tape.param(w)));
+  BOOST_TEST(w.grad == Tensor<double>({1.5, 9.0}), boost::test_tools::per_element());
+  BOOST_TEST(a2.grad() == Tensor<double>({3.0, 4.0}), boost::test_tools::per_element());
+  w.zero_grad();
+  BOOST_TEST(w.grad == Tensor<double>({0.0, 0.0}), boost::test_tools::per_element());
+  // backward(y) without a seed needs one element.
+  tape.clear();
+  const Var<double> two = tape.leaf(Tensor<double>{1.0, 2.0}) * tape.param(w);
+  BOOST_CHECK_EXCEPTION(tape.backward(two), Error, [](const Error& e) {
+    return message_has(e, "backward() without a seed needs a single-element output");
+  });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
