@@ -3,6 +3,8 @@
 // and messages are in anomaly.cpp.
 #include "tapegrad/tape.hpp"
 
+#include <algorithm>
+
 #include "tapegrad/op.hpp"
 
 namespace tapegrad {
@@ -60,8 +62,17 @@ void Tape<T>::run_backward(const Var<T>& output, const Tensor<T>* seed) {
     xt::noalias(g) = *seed;
   else
     xt::noalias(g) += *seed;
+  // Hooks by node, last node first (the walk's order), the order added kept for one node.
+  std::stable_sort(hooks_.begin(), hooks_.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::size_t hook = 0;
+  while (hook < hooks_.size() && hooks_[hook].first > top) ++hook;  // after the output: unreached
   for (std::uint32_t i = top + 1; i-- > 0;) {
     detail::Node<T>& n = nodes_[i];
+    // A node's gradient is complete here (its consumers come later on the tape): its hooks see
+    // it, and may change it, before its op passes it on.
+    for (; hook < hooks_.size() && hooks_[hook].first == i; ++hook)
+      if (n.grad_live) hooks_[hook].second(n.param ? n.param->grad : n.grad);
     if (n.kind != detail::NodeKind::op || !n.requires_grad || !n.grad_live) continue;
     BackwardContext<T> ctx(*this, i);
     n.op->backward(n.op_state, ctx);
@@ -76,6 +87,7 @@ Tensor<T>& Tape<T>::grad_buffer(std::uint32_t i, bool& fresh) {
   detail::Node<T>& n = nodes_[i];
   if (n.param) {
     fresh = false;
+    n.grad_live = true;  // received a gradient this pass (its hooks run)
     return n.param->grad;
   }
   fresh = !n.grad_live;
@@ -84,6 +96,17 @@ Tensor<T>& Tape<T>::grad_buffer(std::uint32_t i, bool& fresh) {
     n.grad_live = true;
   }
   return n.grad;
+}
+
+template <class T>
+void Tape<T>::add_hook(std::uint32_t i, std::function<void(Tensor<T>&)> fn) {
+  if (!nodes_[i].requires_grad)
+    throw Error(std::string("on_grad: the value at tape position ") + std::to_string(i) + " (" +
+                op_name(i) +
+                ") requires no gradient (a constant, or recorded under NoGradGuard): no "
+                "gradient will reach it");
+  if (!fn) throw Error("on_grad: the hook is empty");
+  hooks_.emplace_back(i, std::move(fn));
 }
 
 template <class T>

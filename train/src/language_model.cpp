@@ -14,15 +14,17 @@ using json = nlohmann::json;
 
 namespace {
 
-// ||grad|| of each Var, after a backward pass.
-std::vector<double> gradient_norms(const std::vector<Var<float>>& vars) {
-  std::vector<double> out;
-  for (const Var<float>& v : vars) {
-    double sq = 0;
-    for (float g : v.grad()) sq += double(g) * double(g);
-    out.push_back(std::sqrt(sq));
-  }
-  return out;
+// Sets norms[t] to ||dL/dvars[t]|| in the next backward pass, by a gradient hook on each Var:
+// read as each gradient is complete (while it is in cache), with no pass over them afterwards.
+// A Var no gradient reaches keeps 0.
+void record_gradient_norms(const std::vector<Var<float>>& vars, std::vector<double>& norms) {
+  norms.assign(vars.size(), 0.0);
+  for (std::size_t t = 0; t < vars.size(); ++t)
+    vars[t].on_grad([&norms, t](Tensor<float>& g) {
+      double sq = 0;
+      for (float x : g) sq += double(x) * double(x);
+      norms[t] = std::sqrt(sq);
+    });
 }
 
 // Adds to e.top1 / e.top3 the rows of `logits` [rows, V] whose target ranks first / in the
@@ -298,6 +300,7 @@ Var<float> LanguageModelTask::training_loss(Tape<float>& tape) {
   hidden_.clear();
   const Var<float> loss =
       softmax_cross_entropy(net_.forward(tape, batch.inputs, carried_, &hidden_), batch.targets);
+  record_gradient_norms(hidden_, hidden_grad_norms_);
   last_batch_ = std::move(batch);
   return loss;
 }
@@ -306,10 +309,7 @@ std::size_t LanguageModelTask::items_in_last_batch() const {
   return last_batch_ ? last_batch_->targets.size() : 0;
 }
 
-void LanguageModelTask::after_backward() {
-  hidden_grad_norms_ = gradient_norms(hidden_);
-  combine_norms(hidden_grad_norms_);
-}
+void LanguageModelTask::after_backward() { combine_norms(hidden_grad_norms_); }
 
 std::optional<double> LanguageModelTask::validation_loss() {
   if (validation_.empty()) return std::nullopt;
@@ -343,8 +343,8 @@ void LanguageModelTask::before_checkpoint() {
   const std::size_t b = local_batch_;
   const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(b),
                              last_batch_->targets.end());
+  record_gradient_norms(hidden, reach_grad_norms_);
   tape.backward(softmax_cross_entropy(slice(logits, 0, (steps - 1) * b, steps * b), last_targets));
-  reach_grad_norms_ = gradient_norms(hidden);
   combine_norms(reach_grad_norms_);
   net_.zero_grad();
 }

@@ -14,6 +14,7 @@
 // built-in ops are in ops.hpp.
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -117,6 +118,16 @@ class Var {
   Tape<T>& tape() const { return check(), *tape_; }
   /// backward() on this Var's tape, seeded with 1 (this Var must hold a single element).
   void backward() const { tape().backward(*this); }
+  /// A gradient hook: in the next backward(), `fn` is called with the gradient that reached
+  /// this value, once it is complete and before it flows on to the value's inputs. `fn` may
+  /// read it or change it in place (scale, clip, zero), and its inputs receive what it leaves.
+  /// Hooks on one value run in the order they were added; a value no gradient reaches calls
+  /// none. For a parameter, `fn` sees Parameter::grad after this pass added into it. Hooks
+  /// belong to the recording: clear() forgets them. An Error for a value that requires no
+  /// gradient (a constant, or recorded under NoGradGuard).
+  void on_grad(std::function<void(Tensor<T>& grad)> fn) const {
+    tape().add_hook(index_, std::move(fn));
+  }
 
  private:
   friend class Tape<T>;
@@ -173,6 +184,7 @@ class Tape {
     ++generation_;
     size_ = 0;
     edges_.clear();
+    hooks_.clear();
     released_ = false;
   }
   /// clear(), and also frees the kept buffers.
@@ -197,6 +209,7 @@ class Tape {
   std::uint32_t push_node(detail::NodeKind kind);
   Var<T> leaf_node(const Tensor<T>& value, detail::NodeKind kind);
   void run_backward(const Var<T>& output, const Tensor<T>* seed);
+  void add_hook(std::uint32_t i, std::function<void(Tensor<T>&)> fn);
   const Tensor<T>& grad_of(std::uint32_t i);
   Tensor<T>& grad_buffer(std::uint32_t i, bool& fresh);
   void check_forward(std::uint32_t i) const;   // anomaly mode
@@ -213,6 +226,8 @@ class Tape {
   std::vector<std::uint32_t> edges_;  // the inputs of every node, node.in_begin .. + in_count
   std::uint32_t generation_ = 1;      // bumped by clear(): tells stale Vars apart
   bool released_ = false;             // backward() ran since the last clear()
+  // Var::on_grad's hooks, (node, fn) in the order added; backward() visits them by node.
+  std::vector<std::pair<std::uint32_t, std::function<void(Tensor<T>&)>>> hooks_;
   bool anomaly_ = false;
   Tensor<T> scratch_;  // broadcast gradients before they are summed to an input's shape
 };
