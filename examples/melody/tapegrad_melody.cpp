@@ -76,6 +76,11 @@ int run_sample(const std::string& dir, const std::string& prime, std::size_t len
   // Drawn token by token, as tapegrad-lm sample draws them; the end of a melody (".") may not
   // come before `min_notes` notes, and <unk> never comes.
   const lm::LanguageModel& model = *m.lm;
+  for (const std::string& t : primed)
+    if (!model.vocabulary.find(t))
+      throw Error("the prime's '" + t + "' never occurs in the melodies the model learnt (" +
+                  std::to_string(model.vocabulary.size() - 1) +
+                  " notes and rests); `tapegrad-melody corpus` shows them");
   const std::int64_t end = model.vocabulary.find(".").value_or(-1);
   train::Predictor p(*model.net, 1);
   p.feed(model.vocabulary.encode(prime_text));

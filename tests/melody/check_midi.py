@@ -53,6 +53,9 @@ def expected(token):  # (pitch or None for a rest, ticks), read independently of
     return 12 * (octave + 1) + NAMES[core[0]] + accidental, ticks
 
 
+unknown = run("sample", "--model", model, "--prime", "C8q")
+assert unknown.returncode == 1 and "'C8q' never occurs in the melodies" in unknown.stderr
+
 f = mido.MidiFile(midi)
 assert f.type == 0 and len(f.tracks) == 1, (f.type, len(f.tracks))
 assert f.ticks_per_beat == 480, f.ticks_per_beat
