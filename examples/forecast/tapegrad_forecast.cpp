@@ -112,6 +112,7 @@ int run_forecast(const std::string& dir, const std::string& which, const std::st
                  std::size_t steps, const std::string& from, const std::string& out_csv,
                  const std::string& svg) {
   const SavedForecaster m = load_forecaster(dir, which);
+  if (steps == 0) steps = m.forecaster->settings.horizon;  // --steps not given
   const LoadedSeries s = series_of(m, csv);
   const std::vector<double>& v = s.data.values;
   // From the held-out part's start (its truth drawn beside the forecast), or after the last value.
@@ -262,8 +263,6 @@ int main(int argc, char** argv) {
     }
     if (*eval_cmd) return run_eval(model_dir, which, csv);
     if (*forecast_cmd) {
-      if (forecast_steps == 0)
-        forecast_steps = load_forecaster(model_dir, which).forecaster->settings.horizon;
       return run_forecast(model_dir, which, csv, forecast_steps, from, out_csv, svg);
     }
   } catch (const std::exception& e) {

@@ -61,6 +61,12 @@ if(NOT svg MATCHES "<svg" OR NOT svg MATCHES "held-out truth" OR NOT svg MATCHES
   message(FATAL_ERROR "the SVG lacks the chart or its legend")
 endif()
 run(0 forecast --model ${WORK}/model --from end --steps 3)
+run(0 forecast --model ${WORK}/model)  # --steps defaults to the horizon: 12 values
+string(REGEX MATCHALL "\n1[0-9][0-9] +[-0-9.]+ +[0-9.]+" rows "${out}")
+list(LENGTH rows n)
+if(NOT n EQUAL 12)
+  message(FATAL_ERROR "forecast without --steps printed ${n} values, expected the horizon's 12")
+endif()
 
 # Errors name what was expected and what was given.
 run(1 train --csv ${WORK}/sales.csv --column price --out ${WORK}/other)
