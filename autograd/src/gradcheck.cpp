@@ -1,5 +1,6 @@
 #include "tapegrad/gradcheck.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <random>
@@ -57,7 +58,147 @@ struct Worst {
   }
 };
 
+// check_ops' checker: each op, as the tape records it, is recorded once more on a scratch tape
+// from copies of its inputs, where its backward and its forward can be compared alone.
+class LocalChecker final : public detail::OpChecker {
+ public:
+  LocalChecker(const GradcheckOptions& o, OpCheckResult& result)
+      : o_(o), rng_(o.seed), result_(result) {}
+
+  void check(Tape<double>& tape, std::uint32_t node, const detail::Rerecord& op) override {
+    const std::vector<std::size_t> inputs = tape.inputs_of(node);
+    // Each distinct input once: an op reading one value twice (x * x) must see one value.
+    std::vector<std::size_t> distinct;
+    std::vector<std::size_t> slot(inputs.size());
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      auto it = std::find(distinct.begin(), distinct.end(), inputs[k]);
+      slot[k] = std::size_t(it - distinct.begin());
+      if (it == distinct.end()) distinct.push_back(inputs[k]);
+    }
+    std::vector<const Tensor<double>*> base;
+    for (std::size_t pos : distinct) base.push_back(&tape.at(pos).value());
+
+    // The op's output on the scratch tape from `values` (input j perturbed when given).
+    std::vector<Var<double>> vars(distinct.size());
+    std::vector<const Var<double>*> ptrs(inputs.size());
+    auto record = [&](std::size_t perturbed, const Tensor<double>* value) {
+      scratch_.clear();
+      for (std::size_t j = 0; j < distinct.size(); ++j) {
+        const Tensor<double>& v = j == perturbed ? *value : *base[j];
+        if (const Indices* idx = tape.one_hot_indices(distinct[j]))
+          vars[j] = scratch_.one_hot(*idx, v.shape()[1]);
+        else if (tape.at(distinct[j]).requires_grad())
+          vars[j] = scratch_.leaf(v);
+        else
+          vars[j] = scratch_.constant(v);
+      }
+      for (std::size_t k = 0; k < inputs.size(); ++k) ptrs[k] = &vars[slot[k]];
+      return op.record(op.op, scratch_, ptrs.data(), ptrs.size());
+    };
+    auto projected = [&](std::size_t j, const Tensor<double>& value, const Tensor<double>& u) {
+      const Tensor<double>& y = record(j, &value).value();
+      double s = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) s += y.data()[i] * u.data()[i];
+      return s;
+    };
+
+    ++result_.checked;
+    Var<double> y = record(distinct.size(), nullptr);
+    Tensor<double> u = Tensor<double>::from_shape(y.shape());
+    for (double& v : u) v = uniform_(rng_);
+    scratch_.backward(y, u);
+    std::vector<Tensor<double>> grads(distinct.size());
+    std::vector<bool> differentiable(distinct.size());
+    for (std::size_t j = 0; j < distinct.size(); ++j)
+      if ((differentiable[j] = vars[j].requires_grad())) grads[j] = vars[j].grad();
+
+    const std::size_t directions = std::max<std::size_t>(1, o_.directions);
+    OpCheckFailure worst;
+    double worst_badness = -1;
+    for (std::size_t j = 0; j < distinct.size(); ++j) {
+      if (!differentiable[j]) continue;
+      const Tensor<double>& x = *base[j];
+      for (std::size_t r = 0; r < directions; ++r) {
+        Tensor<double> d = Tensor<double>::from_shape(x.shape());
+        double norm = 0;
+        for (double& v : d) {
+          v = normal_(rng_);
+          norm += v * v;
+        }
+        norm = std::sqrt(norm);
+        double analytic = 0;
+        for (std::size_t i = 0; i < d.size(); ++i)
+          analytic += grads[j].data()[i] * (d.data()[i] /= norm);
+        Tensor<double> moved = x + o_.eps * d;
+        const double plus = projected(j, moved, u);
+        moved = x - o_.eps * d;
+        const double minus = projected(j, moved, u);
+        const double numeric = (plus - minus) / (2 * o_.eps);
+        const double abs_err = std::fabs(analytic - numeric);
+        const double scale = std::max(std::fabs(analytic), std::fabs(numeric));
+        if (abs_err <= o_.atol + o_.rtol * scale) continue;  // NaN fails too
+        const double ratio = abs_err / (o_.atol + o_.rtol * scale);
+        const double badness = std::isnan(ratio) ? INFINITY : ratio;
+        if (badness <= worst_badness) continue;
+        worst_badness = badness;
+        worst.input = std::size_t(std::find(slot.begin(), slot.end(), j) - slot.begin());
+        worst.analytic = analytic;
+        worst.numeric = numeric;
+        worst.abs_error = abs_err;
+        worst.rel_error = scale > 0 ? abs_err / scale : 0;
+      }
+    }
+    if (worst_badness < 0) return;
+    worst.position = node;
+    worst.op = tape.op_name(node);
+    worst.scope = tape.scope_path(node);
+    worst.inputs = inputs;
+    for (std::size_t pos : inputs) worst.input_shapes.push_back(tape.at(pos).shape());
+    worst.output_shape = tape.at(node).shape();
+    result_.ok = false;
+    result_.failures.push_back(std::move(worst));
+  }
+
+ private:
+  GradcheckOptions o_;
+  std::mt19937_64 rng_;
+  std::uniform_real_distribution<double> uniform_{-1.0, 1.0};
+  std::normal_distribution<double> normal_{0.0, 1.0};
+  OpCheckResult& result_;
+  Tape<double> scratch_;
+};
+
 }  // namespace
+
+OpCheckResult check_ops(const std::function<Var<double>(Tape<double>&)>& f,
+                        const GradcheckOptions& o) {
+  if (!(o.eps > 0)) throw Error("check_ops: eps must be positive, got " + std::to_string(o.eps));
+  OpCheckResult result;
+  LocalChecker checker(o, result);
+  Tape<double> tape;
+  tape.set_op_checker(&checker);
+  f(tape);
+  return result;
+}
+
+std::string OpCheckResult::report() const {
+  std::ostringstream os;
+  os << std::setprecision(6);
+  os << "check_ops: " << checked << (checked == 1 ? " op" : " ops") << " checked, "
+     << failures.size() << (failures.size() == 1 ? " disagrees" : " disagree")
+     << " with its own forward\n";
+  for (const OpCheckFailure& f : failures) {
+    os << "  %" << f.position << " = " << f.op << '(';
+    for (std::size_t k = 0; k < f.inputs.size(); ++k) os << (k ? ", %" : "%") << f.inputs[k];
+    os << ")  " << shape_str(f.output_shape) << "  in "
+       << (f.scope.empty() ? "(no scope)" : f.scope) << '\n';
+    os << "    input " << f.input << " (%" << f.inputs[f.input] << ", "
+       << shape_str(f.input_shapes[f.input]) << "): backward gives " << f.analytic
+       << ", central difference " << f.numeric << " (abs error " << f.abs_error << ", rel error "
+       << f.rel_error << ")\n";
+  }
+  return os.str();
+}
 
 GradcheckResult gradcheck(const std::function<Var<double>(Tape<double>&)>& f,
                           const std::vector<Parameter<double>*>& inputs,
@@ -127,6 +268,7 @@ GradcheckResult gradcheck(const std::function<Var<double>(Tape<double>&)>& f,
     result.inputs.push_back(std::move(rep));
   }
   for (std::size_t k = 0; k < inputs.size(); ++k) inputs[k]->grad = analytic[k];
+  if (!result.ok) result.ops = check_ops(f, o);
   return result;
 }
 
@@ -141,6 +283,7 @@ std::string GradcheckResult::report() const {
          << r.numeric << ", abs error " << r.abs_error << ", rel error " << r.rel_error;
     os << '\n';
   }
+  if (!ok) os << ops.report();
   return os.str();
 }
 

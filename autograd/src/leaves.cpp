@@ -43,7 +43,7 @@ Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
   for (std::size_t r = 0; r < indices.size(); ++r)
     n.value.data()[r * classes + static_cast<std::size_t>(indices[r])] = T(1);
   n.saved_indices.assign(indices.begin(), indices.end());
-  n.one_hot = true;
+  n.one_hot = n.indices_live = true;
   return var(idx);
 }
 

@@ -21,8 +21,9 @@
 namespace testsupport {
 
 bool declare_gradient_test(const char* op);
-/// Ops that test files define rather than the library (test_extension.cpp's example op and
-/// test_gradient_check.cpp's deliberately wrong one): no PyTorch fixture, not in the docs.
+/// Ops that test files define rather than the library (test_extension.cpp's example op, and the
+/// deliberately wrong ones of test_gradient_check.cpp and test_op_check.cpp): no PyTorch
+/// fixture, not in the docs.
 const std::set<std::string>& test_defined_ops();
 std::set<std::string> declared_gradient_tests();
 

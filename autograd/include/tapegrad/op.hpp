@@ -53,11 +53,16 @@ class ForwardContext {
   Tensor<T>& output() { return tape_.nodes_[index_].value; }
   /// Extra tensors backward needs (e.g. softmax probabilities); kept across steps like output().
   Tensor<T>& save(std::size_t k) {
-    auto& saved = tape_.nodes_[index_].saved;
-    if (saved.size() <= k) saved.resize(k + 1);
-    return saved[k];
+    detail::Node<T>& n = tape_.nodes_[index_];
+    if (n.saved.size() <= k) n.saved.resize(k + 1);
+    if (n.saved_live <= k) n.saved_live = static_cast<std::uint8_t>(k + 1);
+    return n.saved[k];
   }
-  Indices& save_indices() { return tape_.nodes_[index_].saved_indices; }
+  Indices& save_indices() {
+    detail::Node<T>& n = tape_.nodes_[index_];
+    n.indices_live = true;
+    return n.saved_indices;
+  }
   /// The indices of input i when it is a Tape::one_hot constant, else nullptr.
   const Indices* one_hot_input(std::size_t i) const {
     const detail::Node<T>& in = tape_.nodes_[tape_.edges_[node().in_begin + i]];

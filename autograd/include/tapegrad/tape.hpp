@@ -16,6 +16,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -32,6 +33,8 @@ template <class T>
 class ForwardContext;
 template <class T>
 class BackwardContext;
+template <class T>
+class Var;
 
 /// While one of these lives (on this thread), ops record values but nothing requires a gradient:
 /// inference without backward bookkeeping.
@@ -71,8 +74,13 @@ template <class T>
 struct Node {
   NodeKind kind = NodeKind::constant;
   bool requires_grad = false;
-  bool grad_live = false;  // grad holds this backward pass's sum (else it is stale)
-  bool one_hot = false;    // a constant made by Tape::one_hot: saved_indices holds its columns
+  bool grad_live = false;   // grad holds this backward pass's sum (else it is stale)
+  bool one_hot = false;     // a constant made by Tape::one_hot: saved_indices holds its columns
+  std::uint32_t scope = 0;  // the Tape::scope it was recorded in (0: none)
+  // How many of `saved` (and whether saved_indices) this recording's op wrote: the rest are
+  // kept buffers of an earlier recording, held for reuse but not for this node's backward.
+  std::uint8_t saved_live = 0;
+  bool indices_live = false;
   std::uint32_t in_begin = 0, in_count = 0;  // its inputs: Tape::edges_[in_begin, + in_count)
   const OpInfo<T>* op = nullptr;
   Parameter<T>* param = nullptr;
@@ -87,6 +95,29 @@ struct Node {
 
 [[noreturn]] void throw_stale_var(std::size_t index, std::uint32_t var_gen, std::uint32_t tape_gen);
 [[noreturn]] void throw_empty_var();
+
+// A label of Tape::scope: either text, or a fixed name followed by a number ("t=" and 3 read
+// "t=3"), which a recurrent layer can give at every step without formatting a string.
+struct ScopeLabel {
+  std::uint32_t parent = 0;
+  const char* name = nullptr;  // with `number`, when not null
+  std::size_t number = 0;
+  std::string text;  // otherwise; its capacity is kept across clear()
+};
+
+// Records one op again on a tape of its own: what the op check (gradcheck.hpp, check_ops)
+// needs of the op's type, behind a plain function pointer so the check itself is compiled once.
+struct Rerecord {
+  const void* op;
+  Var<double> (*record)(const void* op, Tape<double>& tape, const Var<double>* const* inputs,
+                        std::size_t n);
+};
+// The checking side of check_ops: when a tape has one, every op is checked as it is recorded.
+class OpChecker {
+ public:
+  virtual ~OpChecker() = default;
+  virtual void check(Tape<double>& tape, std::uint32_t node, const Rerecord& op) = 0;
+};
 
 }  // namespace detail
 
@@ -186,6 +217,8 @@ class Tape {
     edges_.clear();
     hooks_.clear();
     released_ = false;
+    scope_count_ = 1;
+    current_scope_ = 0;
   }
   /// clear(), and also frees the kept buffers.
   void release_memory();
@@ -195,6 +228,82 @@ class Tape {
   std::size_t capacity() const { return nodes_.size(); }
   /// The op at position i: its name, or "constant", "leaf" or "parameter".
   const char* op_name(std::size_t i) const;
+  /// Walking the tape: the value at position i (an Error past size()), the positions of its
+  /// inputs (none for a constant, leaf or parameter), and the indices of a Tape::one_hot
+  /// constant (else nullptr).
+  Var<T> at(std::size_t i) {
+    check_position("Tape::at", i);
+    return var(static_cast<std::uint32_t>(i));
+  }
+  std::vector<std::size_t> inputs_of(std::size_t i) const {
+    check_position("Tape::inputs_of", i);
+    const detail::Node<T>& n = nodes_[i];
+    return std::vector<std::size_t>(edges_.begin() + n.in_begin,
+                                    edges_.begin() + n.in_begin + n.in_count);
+  }
+  const Indices* one_hot_indices(std::size_t i) const {
+    check_position("Tape::one_hot_indices", i);
+    return nodes_[i].one_hot ? &nodes_[i].saved_indices : nullptr;
+  }
+
+  /// Labels the nodes recorded while it lives (Tape::scope). Scopes nest: a node recorded in
+  /// scope "layer0" inside scope "t=3" is labelled "t=3/layer0".
+  class Scope {
+   public:
+    ~Scope() {
+      // A clear() inside the scope dropped its label: later nodes are then unlabelled.
+      tape_.current_scope_ = tape_.generation_ == generation_ ? previous_ : 0;
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    friend class Tape;
+    Scope(Tape& t, std::uint32_t previous)
+        : tape_(t), previous_(previous), generation_(t.generation_) {}
+    Tape& tape_;
+    std::uint32_t previous_, generation_;
+  };
+  /// `auto s = tape.scope("encoder");` labels every node recorded until `s` goes out of scope,
+  /// for listing(), to_dot() and the op check's report. Reusing a tape, it allocates nothing
+  /// once the labels have been seen (their storage is kept across clear()).
+  [[nodiscard]] Scope scope(std::string_view label) {
+    detail::ScopeLabel& l = push_scope();
+    l.name = nullptr;
+    l.text.assign(label.data(), label.size());
+    return Scope(*this, l.parent);
+  }
+  /// The label `name` followed by `number` ("t=", 3 reads "t=3"; "layer", 0 reads "layer0"),
+  /// formatted only when read: what a layer gives at every step. `name` must outlive the tape
+  /// (a string literal).
+  [[nodiscard]] Scope scope(const char* name, std::size_t number) {
+    detail::ScopeLabel& l = push_scope();
+    l.name = name;
+    l.number = number;
+    return Scope(*this, l.parent);
+  }
+  /// The scope path node i was recorded in ("t=3/layer0"), or "" outside any scope.
+  std::string scope_path(std::size_t i) const;
+
+  /// Bytes node i holds until clear() for the backward pass: its output (a parameter's value
+  /// lives in the Parameter: 0) and whatever its op saved (extra tensors, indices).
+  std::size_t saved_bytes(std::size_t i) const;
+  /// Bytes of saved_bytes() and node counts per scope path, in the order the paths first
+  /// appear on the tape ("" for nodes outside any scope).
+  struct ScopeTotal {
+    std::string path;
+    std::size_t nodes = 0, bytes = 0;
+  };
+  std::vector<ScopeTotal> saved_bytes_by_scope() const;
+  /// The Wengert list, one line per node:
+  ///   %12 = tanh(%11)  [32, 256]  saved 32.0 KiB  t=3/layer0
+  /// then saved bytes per scope and in all. per_node = false prints only the totals.
+  std::string listing(bool per_node = true) const;
+  /// Graphviz DOT of the recording: a cluster per scope (nested as the scopes nest), each
+  /// parameter drawn once outside the clusters with an edge to every op that reads it, and --
+  /// after backward() -- every edge coloured and labelled by the norm of the gradient that
+  /// flowed back along it into its source, so a gradient fading along an unrolled chain shows.
+  std::string to_dot() const;
 
   /// When on, the first op whose forward output or backward gradient holds NaN/Inf raises an
   /// Error naming the op and its tape position.
@@ -212,6 +321,11 @@ class Tape {
   void add_hook(std::uint32_t i, std::function<void(Tensor<T>&)> fn);
   const Tensor<T>& grad_of(std::uint32_t i);
   Tensor<T>& grad_buffer(std::uint32_t i, bool& fresh);
+  void check_position(const char* who, std::size_t i) const {
+    if (i >= size_)
+      throw Error(std::string(who) + ": position " + std::to_string(i) +
+                  " is past the tape's size " + std::to_string(size_));
+  }
   void check_forward(std::uint32_t i) const;   // anomaly mode
   void check_backward(std::uint32_t i) const;  // anomaly mode
   Var<T> var(std::uint32_t i) { return Var<T>(this, i, generation_); }
@@ -230,6 +344,25 @@ class Tape {
   std::vector<std::pair<std::uint32_t, std::function<void(Tensor<T>&)>>> hooks_;
   bool anomaly_ = false;
   Tensor<T> scratch_;  // broadcast gradients before they are summed to an input's shape
+  // Tape::scope's labels: scopes_[0] is the root (no label), scopes_[1, scope_count_) this
+  // recording's; entries past scope_count_ are kept for reuse, strings and all.
+  std::vector<detail::ScopeLabel> scopes_ = std::vector<detail::ScopeLabel>(1);
+  std::uint32_t scope_count_ = 1;
+  std::uint32_t current_scope_ = 0;
+  detail::OpChecker* op_checker_ = nullptr;  // check_ops (gradcheck.hpp); only for double
+
+  detail::ScopeLabel& push_scope() {
+    if (scope_count_ == scopes_.size()) scopes_.emplace_back();
+    detail::ScopeLabel& l = scopes_[scope_count_];
+    l.parent = current_scope_;
+    current_scope_ = scope_count_++;
+    return l;
+  }
+  void append_label(std::uint32_t scope, std::string& out) const;
+
+ public:
+  /// check_ops (gradcheck.hpp) sets this: every op recorded from now on is checked.
+  void set_op_checker(detail::OpChecker* checker) { op_checker_ = checker; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -243,8 +376,11 @@ std::uint32_t Tape<T>::push_node(detail::NodeKind kind) {
   n.op = nullptr;
   n.param = nullptr;
   n.in_begin = n.in_count = 0;
-  n.grad_live = n.one_hot = false;
+  n.grad_live = n.one_hot = n.indices_live = false;
+  n.saved_live = 0;
   n.requires_grad = false;
+  // A parameter is bound once per tape, not per step: it belongs to no scope.
+  n.scope = kind == detail::NodeKind::parameter ? 0 : current_scope_;
   return static_cast<std::uint32_t>(size_++);
 }
 
@@ -279,6 +415,15 @@ Var<T> Tape<T>::record(const Op& op, const Var<T>* const* inputs, std::size_t n)
     throw;
   }
   if (anomaly_) check_forward(idx);
+  if constexpr (std::is_same_v<T, double>) {
+    if (op_checker_ && node.requires_grad) {
+      const detail::Rerecord again{
+          &op, [](const void* o, Tape<double>& t, const Var<double>* const* in, std::size_t k) {
+            return t.record(*static_cast<const Op*>(o), in, k);
+          }};
+      op_checker_->check(*this, idx, again);
+    }
+  }
   return var(idx);
 }
 
