@@ -121,6 +121,7 @@ class CharLM : public nn::Module<T> {
                  std::vector<Var<T>>* hidden_out = nullptr) const {
     std::vector<Var<T>> outputs = recurrent(tape, steps, state);
     if (hidden_out) *hidden_out = outputs;
+    const auto at_head = tape.scope("head");
     Var<T> top = concat(outputs, 0);
     return logits(head_dropout ? (*head_dropout)(top) : top);
   }

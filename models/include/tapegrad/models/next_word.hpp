@@ -25,7 +25,7 @@ class NextWordModel : public nn::Module<T> {
     std::vector<Var<T>> a;       // pre-activations: grad is dh_raw
     std::vector<Var<T>> h;       // hidden states: grad is dh
     std::vector<Var<T>> logits;  // grad is dy
-    Var<T> probabilities;        // softmax of the logits, [steps, V]
+    Var<T> probabilities;        // softmax of the logits, [steps, V] (when asked for)
   };
 
   /// Xavier-uniform weights, zero biases (the tutorial's initialisation).
@@ -62,15 +62,19 @@ class NextWordModel : public nn::Module<T> {
     return out;
   }
 
-  /// Runs the words through the network from h_0 = 0, recording everything.
-  Trace forward(Tape<T>& tape, const Indices& words) const {
+  /// Runs the words through the network from h_0 = 0, recording everything; the softmax of
+  /// the logits (Trace::probabilities) only when `probabilities` is set, since a training step
+  /// does not read it.
+  Trace forward(Tape<T>& tape, const Indices& words, bool probabilities = true) const {
     if (words.empty()) throw Error("NextWordModel: the input has no words");
     const std::size_t V = vocabulary.size(), H = W_hh->value.shape()[0];
     Trace tr;
     Var<T> wxh = tape.param(*W_xh), whh = tape.param(*W_hh), bh = tape.param(*b_h);
     Var<T> why = tape.param(*W_hy), by = tape.param(*b_y);
     Var<T> h = tape.constant(nn::zeros<T>({1, H}));
-    for (std::int64_t w : words) {
+    for (std::size_t t = 0; t < words.size(); ++t) {
+      const std::int64_t w = words[t];
+      const auto at_step = tape.scope("t=", t + 1);  // the tutorial's t: h_1 reads the first word
       if (w < 0 || static_cast<std::size_t>(w) >= V)
         throw Error("NextWordModel: word index " + std::to_string(w) +
                     " is outside the vocabulary of " + std::to_string(V));
@@ -82,7 +86,10 @@ class NextWordModel : public nn::Module<T> {
       tr.h.push_back(h);
       tr.logits.push_back(linear(h, why, by));
     }
-    tr.probabilities = softmax(concat(tr.logits, 0), 1);
+    if (probabilities) {
+      const auto at_output = tape.scope("output");
+      tr.probabilities = softmax(concat(tr.logits, 0), 1);
+    }
     return tr;
   }
 
@@ -90,7 +97,8 @@ class NextWordModel : public nn::Module<T> {
   Var<T> loss(Tape<T>& tape, const Indices& words, Trace* trace = nullptr) const {
     if (words.size() < 2) throw Error("NextWordModel: a training sentence needs 2+ words");
     Indices inputs(words.begin(), words.end() - 1), targets(words.begin() + 1, words.end());
-    Trace tr = forward(tape, inputs);
+    Trace tr = forward(tape, inputs, trace != nullptr);
+    const auto at_loss = tape.scope("loss");
     Var<T> l = softmax_cross_entropy(concat(tr.logits, 0), targets);
     if (trace) *trace = std::move(tr);
     return l;

@@ -269,7 +269,8 @@ inline std::size_t gate_count(CellType c) {
 }
 
 /// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states
-/// (through dropout while training, when RecurrentOptions::dropout > 0).
+/// (through dropout while training, when RecurrentOptions::dropout > 0). The nodes of step t
+/// (from 1) in layer l (from 0) are recorded in Tape::scope "t=<t>/layer<l>".
 /// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order.
 template <class T, template <class> class CellT>
 class Stacked : public Module<T> {
@@ -365,9 +366,14 @@ class Stacked : public Module<T> {
     Output out;
     out.last = std::move(initial);
     out.outputs.reserve(xs.size());
-    for (const Var<T>& x : xs) {
-      for (std::size_t l = 0; l < cells_.size(); ++l)
-        out.last[l] = step(l, l == 0 ? x : Cell::output(out.last[l - 1]), out.last[l], projected);
+    for (std::size_t t = 0; t < xs.size(); ++t) {
+      // Labels for Tape::listing and to_dot: "t=1/layer0" is layer 0 at the first step.
+      const auto at_step = tape.scope("t=", t + 1);
+      for (std::size_t l = 0; l < cells_.size(); ++l) {
+        const auto in_layer = tape.scope("layer", l);
+        out.last[l] =
+            step(l, l == 0 ? xs[t] : Cell::output(out.last[l - 1]), out.last[l], projected);
+      }
       out.outputs.push_back(Cell::output(out.last.back()));
     }
     return out;
