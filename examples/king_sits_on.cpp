@@ -2,11 +2,14 @@
 // input, hidden size 5, Xavier initialisation, plain gradient descent with lr 0.1, trained on
 // "the king sits on throne". Then: what comes after "king sits on"?
 //
-//   king_sits_on [--trace] [--epochs N]
+//   king_sits_on [--trace] [--epochs N] [--listing] [--dot FILE]
 //
 // --trace prints the tutorial's seven steps with the engine's real numbers: the data, the
 // initial weights, the forward pass, the loss, backpropagation through time (every gradient
-// read from the tape after backward()), training, and the prediction.
+// read from the tape after backward()), training, and the prediction. --listing prints the
+// first training step's tape (Tape::listing) and --dot writes its Graphviz picture
+// (Tape::to_dot) after its backward pass: the four unrolled steps, the weights they share, and
+// the gradient reaching each.
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -46,8 +49,9 @@ double norm(const Tensor<float>& t) {
 }  // namespace
 
 static int run(int argc, char** argv) {
-  bool trace = false;
+  bool trace = false, listing = false;
   int epochs = 1000;
+  std::string dot_path;
   CLI::App app{
       "Next-word prediction over [king, sits, on, throne, the]: trains on \"the king sits on "
       "throne\", then prints P(next word | \"king sits on\").",
@@ -60,7 +64,16 @@ static int run(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // as before: the last wins
       ->transform(examples::positive_integer(std::numeric_limits<int>::max()))
       ->capture_default_str();
-  if (const auto code = examples::parse_command_line(app, argc, argv, "[--trace] [--epochs N]"))
+  app.add_flag("--listing", listing,
+               "print the first training step's tape after its backward pass: one line per "
+               "node with its shape, the bytes it keeps for backward and its scope");
+  app.add_option("--dot", dot_path,
+                 "write the first training step's tape as Graphviz DOT to FILE (render it with "
+                 "dot -Tsvg FILE): one cluster per time step, edges coloured by gradient norm")
+      ->type_name("FILE");
+  if (const auto code = examples::parse_command_line(app, argc, argv,
+                                                     "[--trace] [--epochs N] [--listing] "
+                                                     "[--dot FILE]"))
     return *code;
   const std::vector<std::string> vocabulary = {"king", "sits", "on", "throne", "the"};
   const std::vector<std::string> sentence = {"the", "king", "sits", "on", "throne"};
@@ -129,6 +142,13 @@ static int run(int argc, char** argv) {
     if (trace && (epoch == 1 || epoch % (epochs / 10 > 0 ? epochs / 10 : 1) == 0))
       std::printf("    epoch %5d  loss %.6f\n", epoch, loss.item());
     tape.backward(loss);
+    if (epoch == 1 && listing)
+      std::printf("the tape of the first training step, after backward():\n%s\n",
+                  tape.listing().c_str());
+    if (epoch == 1 && !dot_path.empty()) {
+      nn::write_file_atomically(dot_path, tape.to_dot());
+      std::printf("wrote %s (the first training step's tape)\n", dot_path.c_str());
+    }
     opt.step();
     opt.zero_grad();
     tape.clear();

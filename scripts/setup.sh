@@ -15,6 +15,7 @@ packages=(
   libcpp-httplib-dev pkgconf  # tapegrad-lm serve (pkg-config gives its build flags)
   chromium chromium-driver python3-selenium  # the serve page tested in a real browser
   python3-mido  # an independent reader of the MIDI files tapegrad-melody writes
+  graphviz  # renders Tape::to_dot's pictures in the tests
   "$@"  # what a script needs besides: scripts/fuzz.sh adds clang and its runtimes
 )
 
