@@ -94,6 +94,10 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
                            a.at("stop").get<std::size_t>(), a.at("step").get<std::size_t>());
   if (op == "concat") return tapegrad::concat(in, axis());
   if (op == "stack") return tapegrad::stack(in, axis());
+  if (op == "select")
+    return tapegrad::select(in.at(0), axis(), a.at("index").get<std::ptrdiff_t>());
+  if (op == "squeeze") return tapegrad::squeeze(in.at(0), axis());
+  if (op == "unsqueeze") return tapegrad::unsqueeze(in.at(0), axis());
   if (op == "sum") return tapegrad::sum(in.at(0));
   if (op == "mean") return tapegrad::mean(in.at(0));
   if (op == "sum_axis") return tapegrad::sum(in.at(0), axis(), a.at("keepdims").get<bool>());
