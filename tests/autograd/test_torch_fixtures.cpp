@@ -106,13 +106,14 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
   if (op == "log_softmax") return tapegrad::log_softmax(in.at(0), axis());
   if (op == "softmax_cross_entropy") {
     const Indices targets = a.at("targets").get<Indices>();
+    const std::int64_t ignore = a.value("ignore_index", tapegrad::kIgnoreIndex);
     if (!a.value("targets_as_tensor", false))
-      return tapegrad::softmax_cross_entropy(in.at(0), targets);
+      return tapegrad::softmax_cross_entropy(in.at(0), targets, ignore);
     // The overload for targets read from a float data file.
     Tensor<T> t = Tensor<T>::from_shape(Shape{targets.size()});
     std::transform(targets.begin(), targets.end(), t.begin(),
                    [](std::int64_t v) { return static_cast<T>(v); });
-    return tapegrad::softmax_cross_entropy(in.at(0), t);
+    return tapegrad::softmax_cross_entropy(in.at(0), t, ignore);
   }
   if (op == "mse_loss") return tapegrad::mse_loss(in.at(0), in.at(1));
   if (op == "gather_rows") return tapegrad::gather_rows(in.at(0), a.at("indices").get<Indices>());
