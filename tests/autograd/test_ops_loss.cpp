@@ -240,11 +240,120 @@ BOOST_AUTO_TEST_CASE(softmax_cross_entropy_huge_whole_number_target_is_reported_
                         mentions({"softmax_cross_entropy"}, {"1e+30", "1000000000000000"}));
 }
 
-BOOST_AUTO_TEST_CASE(softmax_cross_entropy_of_3d_logits_is_reported) {
+BOOST_AUTO_TEST_CASE(softmax_cross_entropy_of_n_d_logits_is_checked_against_its_rows) {
+  // [2, 3, 4] logits have 6 rows: 2 targets, 0-D logits and an ignore index that does not make
+  // an out-of-range target acceptable are reported.
   Tape<double> tape;
   Var<double> logits = tape.leaf(full<double>({2, 3, 4}, 0.0));
-  BOOST_CHECK_EXCEPTION(softmax_cross_entropy(logits, Indices{0, 1}), Error,
-                        mentions({"softmax_cross_entropy", "[N, C]", "[2, 3, 4]"}));
+  BOOST_CHECK_EXCEPTION(
+      softmax_cross_entropy(logits, Indices{0, 1}), Error,
+      mentions({"softmax_cross_entropy: logits [2, 3, 4] have 6 rows but 2 targets were given"}));
+  BOOST_CHECK_EXCEPTION(softmax_cross_entropy(tape.leaf(full<double>({}, 0.0)), Indices{0}), Error,
+                        mentions({"softmax_cross_entropy", "[..., C]", "0-D"}));
+  BOOST_CHECK_EXCEPTION(
+      softmax_cross_entropy(logits, Indices{0, 1, 2, 3, 4, -100}), Error,
+      mentions({"softmax_cross_entropy: target 4 at row 4 is out of range for 4 classes (and is "
+                "not the ignore index -100)"}));
+  BOOST_CHECK_EXCEPTION(
+      softmax_cross_entropy(logits, Indices{0, 1, 2, 3, -100, -100}, -1), Error,
+      mentions({"softmax_cross_entropy", "target -100 at row 4", "not the ignore index -1"}));
+  BOOST_CHECK_EXCEPTION(
+      softmax_cross_entropy(logits, Tensor<double>{0., 1., 2., 3., 4., -100.}), Error,
+      mentions({"softmax_cross_entropy", "target 4 at row 4", "not the ignore index -100"}));
+}
+
+// ---- softmax_cross_entropy: N-D logits and the ignore index ----
+
+BOOST_AUTO_TEST_CASE(softmax_cross_entropy_of_3d_logits_equals_its_2d_rows) {
+  // [T, B, C] logits are T * B rows in row-major order: the same loss and gradient as the
+  // [T * B, C] reshape, to the last bit (the same loop over the same memory).
+  std::mt19937_64 rng(711);
+  const Tensor<double> value = random_tensor({3, 2, 5}, rng, -3.0, 3.0);
+  const Indices targets{4, 0, 1, 1, 3, 2};
+  Tape<double> tape;
+  Var<double> x3 = tape.leaf(value);
+  Var<double> loss3 = softmax_cross_entropy(x3, targets);
+  tape.backward(loss3);
+  Tape<double> flat;
+  Var<double> x2 = flat.leaf(value);
+  Var<double> loss2 = softmax_cross_entropy(reshape(x2, {6, 5}), targets);
+  flat.backward(loss2);
+  BOOST_TEST(loss3.item() == loss2.item());
+  BOOST_TEST(shape_str(x3.grad().shape()) == "[3, 2, 5]");
+  check_tensor(x3.grad(), x2.grad(), 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(ignored_rows_add_nothing_to_the_loss_or_the_gradient) {
+  // The rows of kTwoRowLoss with an ignored row between them: the mean is over the two rows
+  // left, and the ignored row's gradient is exactly zero whatever its logits.
+  for (const std::int64_t ignore : {std::int64_t(-100), std::int64_t(1)}) {
+    BOOST_TEST_CONTEXT("ignore index " << ignore) {
+      Tape<double> tape;
+      Var<double> logits = tape.leaf(Tensor<double>{{1., 2., 3.}, {4., -1., 0.}, {1., 1., 1.}});
+      Var<double> loss = ignore == -100
+                             ? softmax_cross_entropy(logits, Indices{2, -100, 0})
+                             : softmax_cross_entropy(logits, Indices{2, ignore, 0}, ignore);
+      BOOST_TEST(loss.item() == kTwoRowLoss, boost::test_tools::tolerance(1e-14));
+      tape.backward(loss);
+      check_tensor(logits.grad(),
+                   Tensor<double>{{0.04501528658519022, 0.12236423552739883, -0.1673795221125891},
+                                  {0., 0., 0.},
+                                  {-1. / 3., 1. / 6., 1. / 6.}});
+    }
+  }
+  // Through a tensor of targets, in float; a class equal to the ignore index is ignored.
+  Tape<float> ftape;
+  Var<float> f = ftape.leaf(Tensor<float>{{1.f, 2.f, 3.f}, {1.f, 1.f, 1.f}, {4.f, -1.f, 0.f}});
+  Var<float> floss = softmax_cross_entropy(f, Tensor<float>{2.f, 0.f, 1.f}, 1);
+  BOOST_TEST(floss.item() == static_cast<float>(kTwoRowLoss), boost::test_tools::tolerance(1e-6f));
+  ftape.backward(floss);
+  BOOST_TEST(f.grad()(2, 0) == 0.f);
+  BOOST_TEST(f.grad()(2, 1) == 0.f);
+  BOOST_TEST(f.grad()(1, 0) == -1.f / 3.f, boost::test_tools::tolerance(1e-6f));
+}
+
+BOOST_AUTO_TEST_CASE(ignored_rows_add_nothing_to_a_gradient_already_there) {
+  // The second use of the logits adds into a written buffer: its ignored row adds zero.
+  Tape<double> tape;
+  Var<double> logits = tape.leaf(Tensor<double>{{1., 2., 3.}, {1., 1., 1.}});
+  tape.backward(softmax_cross_entropy(logits, Indices{2, 0}) +
+                softmax_cross_entropy(logits, Indices{-100, 0}) * 2.0);
+  check_tensor(
+      logits.grad(),
+      Tensor<double>{{0.04501528658519022, 0.12236423552739883, -0.1673795221125891},
+                     {-1. / 3. - 2 * 2. / 3., 1. / 6. + 2 * 1. / 3., 1. / 6. + 2 * 1. / 3.}});
+}
+
+BOOST_AUTO_TEST_CASE(every_row_ignored_gives_zero_not_nan) {
+  // PyTorch's mean over no rows is 0/0 = NaN; here it is 0 with a zero gradient, so a batch of
+  // padding alone leaves the parameters as they were (and trips no anomaly check).
+  Tape<double> tape;
+  tape.set_anomaly_detection(true);
+  Var<double> logits = tape.leaf(Tensor<double>{{{1., 2.}, {3., 4.}}});  // [1, 2, 2]
+  Var<double> loss = softmax_cross_entropy(logits, Indices{-100, -100});
+  BOOST_TEST(loss.item() == 0.0);
+  tape.backward(loss * 5.0);
+  check_tensor(logits.grad(), Tensor<double>{{{0., 0.}, {0., 0.}}}, 0.0);
+}
+
+TAPEGRAD_GRADIENT_TEST(softmax_cross_entropy_3d_with_ignored_rows_gradient,
+                       "softmax_cross_entropy") {
+  std::mt19937_64 rng(712);
+  Parameter<double> logits(random_tensor({3, 2, 4}, rng, -3.0, 3.0));
+  // Time-major [T, B, C] targets with the second sequence padded after its first step.
+  const Indices targets{1, 3, 0, -100, 2, -100};
+  check_gradients("softmax_cross_entropy",
+                  [&](Tape<double>& t) { return softmax_cross_entropy(t.param(logits), targets); },
+                  {&logits});
+  check_gradients("softmax_cross_entropy",
+                  [&](Tape<double>& t) {
+                    return softmax_cross_entropy(t.param(logits), Indices{1, 3, 0, 3, 2, 3}, 3);
+                  },
+                  {&logits});
+  check_gradients(
+      "softmax_cross_entropy",
+      [&](Tape<double>& t) { return softmax_cross_entropy(t.param(logits), Indices(6, -100)); },
+      {&logits});
 }
 
 BOOST_AUTO_TEST_CASE(tape_is_usable_after_a_failed_softmax_cross_entropy) {

@@ -1,6 +1,7 @@
-// reshape, slice, concat and stack: they only move elements, so forward values are checked
-// against hand-written layouts, and backward must route each output element's gradient to the
-// input element it came from (adding where one input element feeds several outputs).
+// reshape, slice, concat, stack, select/unstack, squeeze and unsqueeze: they only move elements, so
+// forward values are checked against hand-written layouts, and backward must route each output
+// element's gradient to the input element it came from (adding where one input element feeds
+// several outputs).
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/allocation_count.hpp"
 #include "support/assertions.hpp"
 #include "support/gradient_test.hpp"
 
@@ -403,6 +405,200 @@ BOOST_AUTO_TEST_CASE(stack_axis_out_of_range_names_the_inputs_rank) {
                         mentions({"stack", "axis 2"}, {"1-D", "[3]"}));
   BOOST_CHECK_EXCEPTION(stack(std::vector<Var<double>>{a, a}, -3), Error,
                         mentions({"stack", "axis -3"}, {"1-D", "[3]"}));
+}
+
+// ---- select and unstack ----
+
+BOOST_AUTO_TEST_CASE(select_forward_values) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(iota<double>({3, 2, 4}));  // x[t, b, h] = 8 t + 4 b + h
+  Var<double> step = select(x, 0, 1);
+  BOOST_TEST(shape_str(step.shape()) == "[2, 4]");
+  check_tensor(step.value(), Tensor<double>{{8., 9., 10., 11.}, {12., 13., 14., 15.}});
+  check_tensor(select(x, 1, 1).value(),
+               Tensor<double>{{4., 5., 6., 7.}, {12., 13., 14., 15.}, {20., 21., 22., 23.}});
+  // Negative axis and index count from the end: the last element of every [t, b] row.
+  check_tensor(select(x, -1, -1).value(), Tensor<double>{{3., 7.}, {11., 15.}, {19., 23.}});
+  check_tensor(select(x, 2, 0).value(), select(x, -1, -4).value());
+  // A 1-D input gives a 0-D result.
+  Var<double> v = tape.constant(Tensor<double>{5., 6., 7.});
+  BOOST_TEST(select(v, 0, 2).dim() == 0u);
+  BOOST_TEST(select(v, 0, 2).item() == 7.0);
+}
+
+BOOST_AUTO_TEST_CASE(select_gradient_by_hand_float) {
+  // The seed lands at the selected index; every other element gets zero, and two selects of
+  // the same index add.
+  Tape<float> tape;
+  Var<float> x = tape.leaf(full<float>({3, 3}, 1.f));
+  Var<float> y = select(x, 1, 1) + select(x, 1, 1) * 10.f + select(x, 0, 0);  // column 1, row 0
+  tape.backward(y, Tensor<float>{1.f, 2.f, 3.f});
+  check_tensor(x.grad(), Tensor<float>{{1.f, 11.f + 2.f, 3.f}, {0.f, 22.f, 0.f}, {0.f, 33.f, 0.f}},
+               1e-6);
+}
+
+TAPEGRAD_GRADIENT_TEST(select_gradient, "select") {
+  std::mt19937_64 rng(651);
+  Parameter<double> x(random_tensor({3, 2, 4}, rng));
+  for (const auto& [axis, index] : std::vector<std::pair<std::ptrdiff_t, std::ptrdiff_t>>{
+           {0, 0}, {0, 2}, {1, 1}, {2, 3}, {-1, -2}, {-3, -1}}) {
+    BOOST_TEST_CONTEXT("axis " << axis << ", index " << index) {
+      check_gradients("select", [&](Tape<double>& t) { return select(t.param(x), axis, index); },
+                      {&x});
+    }
+  }
+  Parameter<double> one(random_tensor({1}, rng));
+  check_gradients("select", [&](Tape<double>& t) { return select(t.param(one), 0, 0); }, {&one});
+}
+
+TAPEGRAD_GRADIENT_TEST(unstack_then_stack_gradient, "select") {
+  // Every step used, some twice and in another order: all of their gradients must add up.
+  std::mt19937_64 rng(652);
+  Parameter<double> x(random_tensor({4, 2, 3}, rng));
+  check_gradients("select",
+                  [&](Tape<double>& t) {
+                    const std::vector<Var<double>> steps = unstack(t.param(x), 0);
+                    return stack(std::vector<Var<double>>{steps[3], steps[0] * steps[1], steps[2],
+                                                          steps[3] + steps[0]},
+                                 1);
+                  },
+                  {&x});
+}
+
+BOOST_AUTO_TEST_CASE(unstack_is_the_inverse_of_stack) {
+  Tape<double> tape;
+  const Tensor<double> value = iota<double>({3, 2, 4});
+  Var<double> x = tape.constant(value);
+  for (std::ptrdiff_t axis : {0, 1, 2, -1}) {
+    BOOST_TEST_CONTEXT("axis " << axis) {
+      const std::vector<Var<double>> parts = unstack(x, axis);
+      const std::size_t ax = static_cast<std::size_t>(axis < 0 ? axis + 3 : axis);
+      BOOST_TEST_REQUIRE(parts.size() == value.shape()[ax]);
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        BOOST_TEST(std::string(parts[i].op_name()) == "select");
+        check_tensor(parts[i].value(), select(x, axis, static_cast<std::ptrdiff_t>(i)).value());
+      }
+      check_tensor(stack(parts, axis).value(), value);
+    }
+  }
+  // The default axis is 0: a [T, B, H] sequence into T steps of [B, H].
+  const std::vector<Var<double>> steps = unstack(x);
+  BOOST_TEST_REQUIRE(steps.size() == 3u);
+  BOOST_TEST(shape_str(steps[2].shape()) == "[2, 4]");
+  BOOST_TEST(steps[2].value()(1, 3) == 23.0);
+}
+
+BOOST_AUTO_TEST_CASE(select_and_unstack_errors_are_reported) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(full<double>({3, 2}, 1.0));
+  Var<double> scalar = tape.constant(full<double>({}, 1.0));
+  const std::size_t before = tape.size();
+  BOOST_CHECK_EXCEPTION(
+      select(x, 1, 2), Error,
+      mentions({"select: index 2 is out of range for axis 1 of [3, 2] (expected -2 to 1)"}));
+  BOOST_CHECK_EXCEPTION(select(x, 0, -4), Error,
+                        mentions({"select", "index -4", "axis 0", "[3, 2]", "-3 to 2"}));
+  BOOST_CHECK_EXCEPTION(select(x, 2, 0), Error, mentions({"select", "axis 2", "2-D"}));
+  BOOST_CHECK_EXCEPTION(select(scalar, 0, 0), Error, mentions({"select", "at least one axis"}));
+  BOOST_CHECK_EXCEPTION(unstack(x, -3), Error, mentions({"unstack", "axis -3", "2-D"}));
+  BOOST_CHECK_EXCEPTION(unstack(scalar), Error, mentions({"unstack", "at least one axis"}));
+  Var<double> empty = tape.constant(Tensor<double>::from_shape({0, 2}));
+  BOOST_CHECK_EXCEPTION(select(empty, 0, 0), Error, mentions({"select", "empty"}));
+  BOOST_TEST(tape.size() == before + 1);  // the empty constant, no op node
+  BOOST_TEST(unstack(empty).empty());
+}
+
+BOOST_AUTO_TEST_CASE(select_squeeze_unsqueeze_on_a_reused_tape_do_not_allocate) {
+  // Their outputs and gradients go into the nodes' kept buffers, step after step.
+  if (!testsupport::allocations_counted()) {
+    BOOST_TEST_MESSAGE("allocations are not counted under a sanitizer: not measured");
+    return;
+  }
+  Parameter<double> x(iota<double>({3, 3, 2}));  // x[t, b, h] = 6 t + 2 b + h
+  Tape<double> tape;
+  const Tensor<double> seed = full<double>({3, 2}, 1.0);
+  std::size_t made = 0;
+  for (int round = 0; round < 3; ++round) {
+    const std::size_t before = testsupport::allocations_so_far();
+    Var<double> v = tape.param(x);
+    Var<double> y = squeeze(unsqueeze(select(v, 0, 2), 1), -2) * select(v, 1, -1);
+    tape.backward(y, seed);
+    tape.clear();
+    made = testsupport::allocations_so_far() - before;
+    if (round == 0) BOOST_TEST(made > 0u);  // the count sees them
+  }
+  BOOST_TEST(made == 0u, made << " allocations on the third step");
+  // y[b, h] = x[2, b, h] x[b, 2, h], so each step adds x[b, 2, h] = 6 b + 4 + h into
+  // dx[2, b, h] and x[2, b, h] = 12 + 2 b + h into dx[b, 2, h]; x[2, 2, h] gets both.
+  BOOST_TEST(x.grad(2, 0, 0) == 3 * 4.0);
+  BOOST_TEST(x.grad(0, 2, 1) == 3 * 13.0);
+  BOOST_TEST(x.grad(2, 2, 1) == 3 * 2 * 17.0);
+  BOOST_TEST(x.grad(1, 1, 0) == 0.0);
+}
+
+// ---- squeeze and unsqueeze ----
+
+BOOST_AUTO_TEST_CASE(squeeze_and_unsqueeze_forward_shapes_and_values) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(iota<double>({2, 1, 3}));
+  Var<double> s = squeeze(x, 1);
+  BOOST_TEST(shape_str(s.shape()) == "[2, 3]");
+  check_tensor(s.value(), Tensor<double>{{0., 1., 2.}, {3., 4., 5.}});
+  BOOST_TEST(shape_str(squeeze(x, -2).shape()) == "[2, 3]");
+  BOOST_TEST(shape_str(unsqueeze(s, 0).shape()) == "[1, 2, 3]");
+  BOOST_TEST(shape_str(unsqueeze(s, 1).shape()) == "[2, 1, 3]");
+  BOOST_TEST(shape_str(unsqueeze(s, 2).shape()) == "[2, 3, 1]");
+  BOOST_TEST(shape_str(unsqueeze(s, -1).shape()) == "[2, 3, 1]");
+  BOOST_TEST(shape_str(unsqueeze(s, -3).shape()) == "[1, 2, 3]");
+  check_tensor(unsqueeze(s, 1).value(), x.value());
+  BOOST_TEST(unsqueeze(s, 2).value()(1, 2, 0) == 5.0);
+  // To and from 0-D.
+  Tape<float> ftape;
+  Var<float> f = ftape.constant(full<float>({1}, 4.f));
+  BOOST_TEST(squeeze(f, 0).dim() == 0u);
+  BOOST_TEST(squeeze(f, 0).item() == 4.f);
+  BOOST_TEST(shape_str(unsqueeze(squeeze(f, 0), 0).shape()) == "[1]");
+}
+
+TAPEGRAD_GRADIENT_TEST(squeeze_gradient, "squeeze") {
+  std::mt19937_64 rng(661);
+  Parameter<double> x(random_tensor({2, 1, 3}, rng));
+  check_gradients("squeeze", [&](Tape<double>& t) { return squeeze(t.param(x), 1); }, {&x});
+  check_gradients("squeeze", [&](Tape<double>& t) { return squeeze(t.param(x), -2); }, {&x});
+  Parameter<double> one(random_tensor({1}, rng));
+  check_gradients("squeeze", [&](Tape<double>& t) { return squeeze(t.param(one), 0); }, {&one});
+}
+
+TAPEGRAD_GRADIENT_TEST(unsqueeze_gradient, "unsqueeze") {
+  std::mt19937_64 rng(662);
+  Parameter<double> x(random_tensor({2, 3}, rng));
+  for (std::ptrdiff_t axis : {0, 1, 2, -1, -3}) {
+    BOOST_TEST_CONTEXT("axis " << axis) {
+      check_gradients("unsqueeze", [&](Tape<double>& t) { return unsqueeze(t.param(x), axis); },
+                      {&x});
+    }
+  }
+  Parameter<double> scalar(random_tensor({}, rng));
+  check_gradients("unsqueeze", [&](Tape<double>& t) { return unsqueeze(t.param(scalar), 0); },
+                  {&scalar});
+}
+
+BOOST_AUTO_TEST_CASE(squeeze_and_unsqueeze_errors_are_reported) {
+  Tape<double> tape;
+  Var<double> x = tape.constant(full<double>({2, 1, 3}, 1.0));
+  Var<double> scalar = tape.constant(full<double>({}, 1.0));
+  const std::size_t before = tape.size();
+  BOOST_CHECK_EXCEPTION(squeeze(x, 2), Error,
+                        mentions({"squeeze: axis 2 of [2, 1, 3] has size 3; expected size 1"}));
+  BOOST_CHECK_EXCEPTION(squeeze(x, 3), Error, mentions({"squeeze", "axis 3", "3-D"}));
+  BOOST_CHECK_EXCEPTION(squeeze(scalar, 0), Error, mentions({"squeeze", "at least one axis"}));
+  BOOST_CHECK_EXCEPTION(
+      unsqueeze(x, 4), Error,
+      mentions({"unsqueeze: axis 4 is out of range for a 3-D input of shape [2, 1, 3] (expected "
+                "-4 to 3)"}));
+  BOOST_CHECK_EXCEPTION(unsqueeze(x, -5), Error, mentions({"unsqueeze", "axis -5", "-4 to 3"}));
+  BOOST_CHECK_EXCEPTION(unsqueeze(scalar, 1), Error, mentions({"unsqueeze", "axis 1", "0-D"}));
+  BOOST_TEST(tape.size() == before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

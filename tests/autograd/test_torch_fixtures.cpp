@@ -94,6 +94,10 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
                            a.at("stop").get<std::size_t>(), a.at("step").get<std::size_t>());
   if (op == "concat") return tapegrad::concat(in, axis());
   if (op == "stack") return tapegrad::stack(in, axis());
+  if (op == "select")
+    return tapegrad::select(in.at(0), axis(), a.at("index").get<std::ptrdiff_t>());
+  if (op == "squeeze") return tapegrad::squeeze(in.at(0), axis());
+  if (op == "unsqueeze") return tapegrad::unsqueeze(in.at(0), axis());
   if (op == "sum") return tapegrad::sum(in.at(0));
   if (op == "mean") return tapegrad::mean(in.at(0));
   if (op == "sum_axis") return tapegrad::sum(in.at(0), axis(), a.at("keepdims").get<bool>());
@@ -102,13 +106,14 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
   if (op == "log_softmax") return tapegrad::log_softmax(in.at(0), axis());
   if (op == "softmax_cross_entropy") {
     const Indices targets = a.at("targets").get<Indices>();
+    const std::int64_t ignore = a.value("ignore_index", tapegrad::kIgnoreIndex);
     if (!a.value("targets_as_tensor", false))
-      return tapegrad::softmax_cross_entropy(in.at(0), targets);
+      return tapegrad::softmax_cross_entropy(in.at(0), targets, ignore);
     // The overload for targets read from a float data file.
     Tensor<T> t = Tensor<T>::from_shape(Shape{targets.size()});
     std::transform(targets.begin(), targets.end(), t.begin(),
                    [](std::int64_t v) { return static_cast<T>(v); });
-    return tapegrad::softmax_cross_entropy(in.at(0), t);
+    return tapegrad::softmax_cross_entropy(in.at(0), t, ignore);
   }
   if (op == "mse_loss") return tapegrad::mse_loss(in.at(0), in.at(1));
   if (op == "gather_rows") return tapegrad::gather_rows(in.at(0), a.at("indices").get<Indices>());

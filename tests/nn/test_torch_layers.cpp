@@ -1,6 +1,8 @@
 // tapegrad's layers against torch.nn: PyTorch's weights, inputs and initial states, recorded in
 // tests/fixtures/layer_fixtures.json by make_layer_fixtures.py, are loaded into nn::LSTM / GRU /
-// RNN / Conv1d and the outputs (every step and the final states) and the gradients of
+// RNN / Conv1d (the recurrent ones fed per-step Vars and, again, one [T, B, I] tensor; padded
+// batches with their lengths, as PyTorch's packed sequences) and the outputs (every step and the
+// final states) and the gradients of
 //   L = sum(output * r_output) + sum(h_n * r_h_n) [+ sum(c_n * r_c_n)]
 // with respect to every weight, the input and the initial states are compared, in double
 // (tolerance 1e-10, scaled by max(1, |expected|)) and in float (1e-4). gradcheck cannot see a
@@ -139,23 +141,31 @@ void expect_match(const std::string& what, const std::string& diff) {
   BOOST_TEST(diff.empty(), what << ": " << diff);
 }
 
+// How the case's input reaches the layer: one [batch, input] Var per step, or the whole
+// [T, batch, input] tensor (the form that takes the case's lengths, if it has them).
+enum class Form { steps, tensor };
+
 template <class T, template <class> class Cell>
-void run_recurrent(const json& c, double tol) {
+void run_recurrent(const json& c, double tol, Form form) {
   using Layer = nn::Stacked<T, Cell>;
   constexpr bool is_lstm = std::is_same_v<typename Layer::State, nn::LSTMState<T>>;
-  const std::string label = c.at("name").get<std::string>() + type_label<T>();
+  const std::string label = c.at("name").get<std::string>() + type_label<T>() +
+                            (form == Form::tensor ? " [T, B, I] tensor" : " per-step Vars");
   const std::size_t layers = c.at("num_layers").get<std::size_t>();
   nn::Rng rng(0);  // the initial weights are all overwritten
   Layer layer(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(), layers,
               rng);
   load_weights<T>(layer, c.at("weights"), true, label);
 
-  // PyTorch's [seq, batch, feature] input is one [batch, feature] Var per step here, and its
-  // [layers, batch, hidden] initial state one [batch, hidden] Var per layer.
+  // PyTorch's [seq, batch, feature] input is one [batch, feature] Var per step here (or one
+  // tensor), and its [layers, batch, hidden] initial state one [batch, hidden] Var per layer.
   Tape<T> tape;
   const Tensor<T> x = to_tensor<T>(c.at("input"));
   std::vector<Var<T>> xs;
-  for (std::size_t t = 0; t < x.shape()[0]; ++t) xs.push_back(tape.leaf(row(x, t)));
+  if (form == Form::steps)
+    for (std::size_t t = 0; t < x.shape()[0]; ++t) xs.push_back(tape.leaf(row(x, t)));
+  else
+    xs.push_back(tape.leaf(x));
   const Tensor<T> h0 = to_tensor<T>(c.at("initial").at("h0"));
   std::vector<Var<T>> hs, cs;
   std::vector<typename Layer::State> initial;
@@ -169,11 +179,22 @@ void run_recurrent(const json& c, double tol) {
     }
   }
 
-  const auto out = layer(xs, initial);
-  BOOST_TEST_REQUIRE(out.outputs.size() == xs.size(), label);
-  BOOST_TEST_REQUIRE(out.last.size() == layers, label);
+  Var<T> output;
+  std::vector<typename Layer::State> last;
+  if (form == Form::steps) {
+    BOOST_TEST_REQUIRE(!c.contains("lengths"), label << ": the per-step form takes no lengths");
+    auto out = layer(xs, initial);
+    BOOST_TEST_REQUIRE(out.outputs.size() == xs.size(), label);
+    output = stack(out.outputs, 0);
+    last = std::move(out.last);
+  } else {
+    auto out = layer(xs[0], initial, c.value("lengths", std::vector<std::size_t>{}));
+    output = out.output;
+    last = std::move(out.last);
+  }
+  BOOST_TEST_REQUIRE(last.size() == layers, label);
   std::vector<Var<T>> h_last, c_last;
-  for (const auto& s : out.last) {
+  for (const auto& s : last) {
     if constexpr (is_lstm) {
       h_last.push_back(s.h);
       c_last.push_back(s.c);
@@ -181,7 +202,7 @@ void run_recurrent(const json& c, double tol) {
       h_last.push_back(s);
     }
   }
-  const Var<T> output = stack(out.outputs, 0), h_n = stack(h_last, 0);
+  const Var<T> h_n = stack(h_last, 0);
   const json& expected = c.at("outputs");
   const json& r = c.at("r");
   expect_match(label + " output", mismatch(output.value(), expected.at("output"), tol));
@@ -205,7 +226,8 @@ void run_recurrent(const json& c, double tol) {
     for (const Var<T>& v : vs) g.push_back(v.grad());
     return rows(g);
   };
-  expect_match(label + " d/dinput", mismatch(grads_of(xs), grads.at("input"), tol));
+  expect_match(label + " d/dinput",
+               mismatch(form == Form::steps ? grads_of(xs) : xs[0].grad(), grads.at("input"), tol));
   expect_match(label + " d/dh0", mismatch(grads_of(hs), grads.at("h0"), tol));
   if constexpr (is_lstm)
     expect_match(label + " d/dc0", mismatch(grads_of(cs), grads.at("c0"), tol));
@@ -230,11 +252,15 @@ void run_conv1d(const json& c, double tol) {
   expect_match(label + " d/dinput", mismatch(x.grad(), grads.at("input"), tol));
 }
 
+// Every case in both forms, except a padded batch (lengths), which only the tensor form takes.
 template <template <class> class Cell>
 void run_recurrent_case(const std::string& name) {
   const json& c = fixture_case(name);
-  run_recurrent<double, Cell>(c, kDoubleTol);
-  run_recurrent<float, Cell>(c, kFloatTol);
+  for (Form form : {Form::steps, Form::tensor}) {
+    if (form == Form::steps && c.contains("lengths")) continue;
+    run_recurrent<double, Cell>(c, kDoubleTol, form);
+    run_recurrent<float, Cell>(c, kFloatTol, form);
+  }
 }
 
 void run_conv1d_case(const std::string& name) {
@@ -243,9 +269,14 @@ void run_conv1d_case(const std::string& name) {
   run_conv1d<float>(c, kFloatTol);
 }
 
-const std::set<std::string> kCasesRunHere = {
-    "lstm_2layer",           "gru_1layer", "gru_2layer", "rnn_2layer", "conv1d_stride1_length7",
-    "conv1d_stride2_length8"};
+const std::set<std::string> kCasesRunHere = {"lstm_2layer",
+                                             "gru_1layer",
+                                             "gru_2layer",
+                                             "rnn_2layer",
+                                             "conv1d_stride1_length7",
+                                             "conv1d_stride2_length8",
+                                             "lstm_2layer_packed",
+                                             "gru_2layer_packed"};
 
 double sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
 
@@ -288,6 +319,14 @@ BOOST_AUTO_TEST_CASE(gru_two_layers_matches_pytorch) {
 BOOST_AUTO_TEST_CASE(tanh_rnn_two_layers_matches_pytorch) {
   run_recurrent_case<nn::RNNCell>("rnn_2layer");
 }
+BOOST_AUTO_TEST_CASE(packed_lstm_two_layers_matches_pytorch) {
+  // Lengths {3, 5, 1, 4}: PyTorch's pack_padded_sequence (unsorted) against the lengths argument.
+  run_recurrent_case<nn::LSTMCell>("lstm_2layer_packed");
+}
+BOOST_AUTO_TEST_CASE(packed_gru_two_layers_matches_pytorch) {
+  // Lengths {2, 4, 1} of 5 steps: the last step is padding in every sequence.
+  run_recurrent_case<nn::GRUCell>("gru_2layer_packed");
+}
 BOOST_AUTO_TEST_CASE(conv1d_stride_1_matches_pytorch) { run_conv1d_case("conv1d_stride1_length7"); }
 BOOST_AUTO_TEST_CASE(conv1d_stride_2_matches_pytorch) { run_conv1d_case("conv1d_stride2_length8"); }
 
@@ -304,6 +343,9 @@ BOOST_AUTO_TEST_CASE(every_fixture_case_is_run) {
   const json& lstm = fixture_case("lstm_2layer");
   BOOST_TEST((lstm.at("input").at("shape") == json::parse("[5, 2, 3]")));
   BOOST_TEST((lstm.at("initial").at("c0").at("shape") == json::parse("[2, 2, 4]")));
+  const json& packed = fixture_case("lstm_2layer_packed");
+  BOOST_TEST((packed.at("lengths") == json::parse("[3, 5, 1, 4]")));
+  BOOST_TEST((packed.at("input").at("shape") == json::parse("[5, 4, 3]")));
 }
 
 BOOST_AUTO_TEST_CASE(lstm_gate_blocks_are_i_f_g_o) {

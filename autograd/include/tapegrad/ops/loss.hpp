@@ -14,27 +14,32 @@ namespace ops {
 // forward (which runs inside apply, while the caller's list is alive) and copied to the node's
 // saved indices there; backward reads the saved copy.
 
-// Logits [N, C] or [C]: the number of classes C, or an Error.
+// Logits [..., C]: the number of classes C (the last axis), or an Error.
 inline std::size_t cross_entropy_classes(const Shape& logits) {
-  if (logits.size() != 1 && logits.size() != 2)
-    throw Error("softmax_cross_entropy: logits must be [N, C] (or [C] for one row), got " +
-                shape_str(logits));
+  if (logits.empty())
+    throw Error(
+        "softmax_cross_entropy: logits must be [..., C] (e.g. [N, C], [T, B, C], or [C] for one "
+        "row), got a 0-D tensor []");
   return logits.back();
 }
 
 struct SoftmaxCrossEntropy {
   static constexpr const char* name = "softmax_cross_entropy";
-  static constexpr OpMath math{"y = mean over rows r of (logsumexp(x[r]) - x[r, t[r]])",
-                               {{"x", "gy * (softmax(x) - one_hot(t)) / N"}}};
+  static constexpr OpMath math{
+      "y = mean over the n rows r with t[r] != ignore_index of (logsumexp(x[r]) - x[r, t[r]])",
+      {{"x", "gy * (softmax(x) - one_hot(t)) / n on those rows, 0 on ignored rows"}}};
   const Indices* targets;
+  std::int64_t ignore_index;
+  std::size_t counted;  // rows whose target is not ignore_index (the public function counts)
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
-    const std::size_t rows = x.dimension() == 2 ? x.shape()[0] : 1;
     const std::size_t classes = x.shape()[x.dimension() - 1];
+    const std::size_t rows = x.size() / classes;  // every leading axis, row-major
     // Row by row: p = exp(x - max) once (vectorised), lse = max + log(sum p); the loss adds
     // lse - x[target] in double, and p / sum is what backward needs. Without a gradient the
-    // probabilities land in the same kept buffer, so no step allocates.
+    // probabilities land in the same kept buffer, so no step allocates. An ignored row's p is
+    // 0, so backward's one pass over p gives it no gradient without a test per element.
     Tensor<T>& probs = c.save(0);
     if (probs.shape() != x.shape()) probs.resize(x.shape());
     if (c.requires_grad()) c.save_indices().assign(targets->begin(), targets->end());
@@ -42,6 +47,10 @@ struct SoftmaxCrossEntropy {
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = x.data() + r * classes;
       T* p = probs.data() + r * classes;
+      if ((*targets)[r] == ignore_index) {
+        std::fill(p, p + classes, T(0));
+        continue;
+      }
       T m = -std::numeric_limits<T>::infinity();
       for (std::size_t j = 0; j < classes; ++j) m = std::max(m, row[j]);
       detail::simd::exp_shifted(p, row, m, classes);
@@ -54,14 +63,15 @@ struct SoftmaxCrossEntropy {
     }
     Tensor<T>& y = c.output();
     y.resize(Shape{});
-    y() = static_cast<T>(total / static_cast<double>(rows));
+    // Every row ignored: 0, not PyTorch's 0/0 = NaN (see softmax_cross_entropy below).
+    y() = counted == 0 ? T(0) : static_cast<T>(total / static_cast<double>(counted));
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
     const Tensor<T>& p = c.saved(0);
     const Indices& t = c.saved_indices();
     const std::size_t rows = t.size(), classes = p.size() / rows;
-    const T scale = c.grad_output()() / static_cast<T>(rows);
+    const T scale = counted == 0 ? T(0) : c.grad_output()() / static_cast<T>(counted);
     bool fresh = false;
     T* gx = c.grad_buffer(0, fresh).data();
     const T* pp = p.data();
@@ -71,7 +81,7 @@ struct SoftmaxCrossEntropy {
     else
       for (std::size_t k = 0; k < n; ++k) gx[k] += scale * pp[k];
     for (std::size_t r = 0; r < rows; ++r)
-      gx[r * classes + static_cast<std::size_t>(t[r])] -= scale;
+      if (t[r] != ignore_index) gx[r * classes + static_cast<std::size_t>(t[r])] -= scale;
   }
 };
 TAPEGRAD_BUILTIN_OP(SoftmaxCrossEntropy);
@@ -146,30 +156,47 @@ TAPEGRAD_BUILTIN_OP(GatherRows);
 
 }  // namespace ops
 
-/// Mean over rows of -log softmax(logits)[target]: logits [N, C] (or [C] for one row), one
-/// class index per row. Fused and stable: the gradient is (softmax - one_hot) / N.
+/// PyTorch's default ignore_index: a target of -100 marks a row (a padded step) that adds
+/// nothing to the loss.
+inline constexpr std::int64_t kIgnoreIndex = -100;
+
+/// Mean over rows of -log softmax(logits)[target]: logits [..., C] -- [N, C], [T, B, C], or [C]
+/// for one row -- and one class index per row, the rows being every position of the leading
+/// axes in row-major order (for [T, B, C], row t * B + b). Fused and stable: the gradient is
+/// (softmax - one_hot) / n.
+/// A row whose target is `ignore_index` (PyTorch's ignore_index, by default -100) is left out:
+/// it adds nothing to the loss or its gradient, and n counts only the other rows. When every
+/// row is ignored the loss is 0 with a zero gradient (PyTorch gives NaN): a batch of padding
+/// alone has nothing to learn from, and a NaN would poison the parameters it reached.
 template <class T>
-Var<T> softmax_cross_entropy(const Var<T>& logits, const Indices& targets) {
+Var<T> softmax_cross_entropy(const Var<T>& logits, const Indices& targets,
+                             std::int64_t ignore_index = kIgnoreIndex) {
   const std::size_t classes = ops::cross_entropy_classes(logits.shape());
-  const std::size_t rows = logits.dim() == 2 ? logits.shape()[0] : 1;
+  std::size_t rows = 1;
+  for (std::size_t k = 0; k + 1 < logits.dim(); ++k) rows *= logits.shape()[k];
   if (targets.size() != rows)
     throw Error("softmax_cross_entropy: logits " + shape_str(logits.shape()) + " have " +
                 std::to_string(rows) + (rows == 1 ? " row but " : " rows but ") +
                 std::to_string(targets.size()) + " targets were given");
   if (rows == 0)
     throw Error("softmax_cross_entropy: no rows (logits " + shape_str(logits.shape()) + ")");
-  for (std::size_t r = 0; r < rows; ++r)
+  std::size_t counted = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (targets[r] == ignore_index) continue;
     if (targets[r] < 0 || static_cast<std::size_t>(targets[r]) >= classes)
       throw Error("softmax_cross_entropy: target " + std::to_string(targets[r]) + " at row " +
                   std::to_string(r) + " is out of range for " + std::to_string(classes) +
-                  " classes");
-  return apply(ops::SoftmaxCrossEntropy{&targets}, logits);
+                  " classes (and is not the ignore index " + std::to_string(ignore_index) + ")");
+    ++counted;
+  }
+  return apply(ops::SoftmaxCrossEntropy{&targets, ignore_index, counted}, logits);
 }
 
 /// Same, with targets held in a tensor of whole numbers (e.g. read from a float data file);
-/// a non-integer, negative or out-of-range target is an error.
+/// a non-integer, negative or out-of-range target other than ignore_index is an error.
 template <class T>
-Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& targets) {
+Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& targets,
+                             std::int64_t ignore_index = kIgnoreIndex) {
   const std::size_t classes = ops::cross_entropy_classes(logits.shape());
   if (targets.dimension() > 1)
     throw Error("softmax_cross_entropy: targets must be a 1-D list of class indices, got shape " +
@@ -183,16 +210,20 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& targets) {
          << " at row " << r;
       throw Error(os.str());
     }
+    if (v == static_cast<T>(ignore_index)) {
+      idx[r] = ignore_index;
+      continue;
+    }
     // Range-checked while still floating point: casting 1e30 to an integer is undefined.
     if (v < 0 || v >= static_cast<T>(classes)) {
       std::ostringstream os;
       os << "softmax_cross_entropy: target " << v << " at row " << r << " is out of range for "
-         << classes << " classes";
+         << classes << " classes (and is not the ignore index " << ignore_index << ")";
       throw Error(os.str());
     }
     idx[r] = static_cast<std::int64_t>(v);
   }
-  return softmax_cross_entropy(logits, idx);
+  return softmax_cross_entropy(logits, idx, ignore_index);
 }
 
 /// mean((prediction - target)^2); both shapes must be equal.

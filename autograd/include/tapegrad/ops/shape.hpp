@@ -1,6 +1,7 @@
 #pragma once
-// Shape ops: reshape, slice, concat, stack. They only move elements, so forward copies blocks
-// and backward adds the same blocks back; the [outer, len, inner] view of an axis does the work.
+// Shape ops: reshape, slice, concat, stack, select (and unstack), squeeze, unsqueeze. They only
+// move elements, so forward copies blocks and backward adds the same blocks back; the
+// [outer, len, inner] view of an axis does the work.
 #include <array>
 
 #include "tapegrad/op.hpp"
@@ -170,6 +171,92 @@ struct Stack {
 };
 TAPEGRAD_BUILTIN_OP(Stack);
 
+// y = x[..., index, ...] along axis (that axis removed);  dx[..., index, ...] += gy
+// Row-major, the selected part of each outer row is one run of `inner` elements: one copy per
+// outer row. unstack() is one Select per index, so a [T, B, H] sequence read step by step costs
+// one [B, H] copy per step.
+struct Select {
+  static constexpr const char* name = "select";
+  static constexpr OpMath math{"y = x[index] along axis, which is removed",
+                               {{"x", "gy at index along axis, 0 elsewhere"}}};
+  std::size_t axis, index;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    const detail::AxisSplit a = detail::split_at(x.shape(), axis);
+    Shape s(x.dimension() - 1);
+    for (std::size_t k = 0, j = 0; k < x.dimension(); ++k)
+      if (k != axis) s[j++] = x.shape()[k];
+    T* y = detail::output_shaped(c, s).data();
+    for (std::size_t o = 0; o < a.outer; ++o)
+      std::memcpy(y + o * a.inner, x.data() + (o * a.len + index) * a.inner, a.inner * sizeof(T));
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    const detail::AxisSplit a = detail::split_at(c.input(0).shape(), axis);
+    const T* gy = c.grad_output().data();
+    // As in Slice: a fresh buffer is written whole, zeros around the selected run.
+    bool fresh = false;
+    T* g = c.grad_buffer(0, fresh).data();
+    const std::size_t row = a.len * a.inner, lead = index * a.inner;
+    for (std::size_t o = 0; o < a.outer; ++o) {
+      T* go = g + o * row;
+      if (fresh) {
+        std::fill(go, go + lead, T(0));
+        std::fill(go + lead + a.inner, go + row, T(0));
+      }
+      detail::add_into(go + lead, gy + o * a.inner, a.inner, fresh);
+    }
+  }
+};
+TAPEGRAD_BUILTIN_OP(Select);
+
+// Squeeze and unsqueeze change only the shape: the elements keep their row-major order, so
+// forward is one copy into the kept output buffer and backward one add (as in Reshape). They
+// carry just the axis, not a whole target shape.
+// y = x without its size-1 axis `axis`;  dx = gy
+struct Squeeze {
+  static constexpr const char* name = "squeeze";
+  static constexpr OpMath math{"y = x without its size-1 axis", {{"x", "gy with the shape of x"}}};
+  std::size_t axis;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    Shape s(x.dimension() - 1);
+    for (std::size_t k = 0, j = 0; k < x.dimension(); ++k)
+      if (k != axis) s[j++] = x.shape()[k];
+    std::copy(x.data(), x.data() + x.size(), detail::output_shaped(c, s).data());
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    bool fresh = false;
+    Tensor<T>& g = c.grad_buffer(0, fresh);
+    detail::add_into(g.data(), c.grad_output().data(), g.size(), fresh);
+  }
+};
+TAPEGRAD_BUILTIN_OP(Squeeze);
+
+// y = x with a new size-1 axis at position `axis` of y;  dx = gy
+struct Unsqueeze {
+  static constexpr const char* name = "unsqueeze";
+  static constexpr OpMath math{"y = x with a new size-1 axis", {{"x", "gy with the shape of x"}}};
+  std::size_t axis;
+  template <class T>
+  void forward(ForwardContext<T>& c) const {
+    const Tensor<T>& x = c.input(0);
+    Shape s(x.dimension() + 1);
+    for (std::size_t k = 0, j = 0; k < s.size(); ++k) s[k] = k == axis ? 1 : x.shape()[j++];
+    std::copy(x.data(), x.data() + x.size(), detail::output_shaped(c, s).data());
+  }
+  template <class T>
+  void backward(BackwardContext<T>& c) const {
+    bool fresh = false;
+    Tensor<T>& g = c.grad_buffer(0, fresh);
+    detail::add_into(g.data(), c.grad_output().data(), g.size(), fresh);
+  }
+};
+TAPEGRAD_BUILTIN_OP(Unsqueeze);
+
 }  // namespace ops
 
 /// Same elements in a new shape; one entry may be -1 (inferred).
@@ -234,6 +321,57 @@ Var<T> stack(const std::vector<Var<T>>& xs, std::ptrdiff_t axis = 0) {
                 std::to_string(rank - 1) + "-D inputs of shape " + shape_str(xs[0].shape()) +
                 " (the result has " + std::to_string(rank) + " axes)");
   return apply_list(ops::Stack{detail::normalize_axis("stack", axis, xs[0].dim() + 1)}, xs);
+}
+
+/// The slice at `index` along `axis`, with that axis removed: x [T, B, H], select(x, 0, t) ->
+/// [B, H]. A negative axis or index counts from the end.
+template <class T>
+Var<T> select(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
+  if (x.dim() == 0) throw Error("select: expected an input with at least one axis, got []");
+  const std::size_t ax = detail::normalize_axis("select", axis, x.dim());
+  const auto len = static_cast<std::ptrdiff_t>(x.shape()[ax]);
+  if (index < -len || index >= len)
+    throw Error("select: index " + std::to_string(index) + " is out of range for axis " +
+                std::to_string(ax) + " of " + shape_str(x.shape()) + " (expected " +
+                (len == 0 ? std::string("none: the axis is empty")
+                          : std::to_string(-len) + " to " + std::to_string(len - 1)) +
+                ")");
+  return apply(ops::Select{ax, static_cast<std::size_t>(index < 0 ? index + len : index)}, x);
+}
+
+/// Every select along `axis`, in order: the inverse of stack(xs, axis). A [T, B, H] sequence
+/// becomes T Vars of [B, H].
+template <class T>
+std::vector<Var<T>> unstack(const Var<T>& x, std::ptrdiff_t axis = 0) {
+  if (x.dim() == 0) throw Error("unstack: expected an input with at least one axis, got []");
+  const std::size_t ax = detail::normalize_axis("unstack", axis, x.dim());
+  std::vector<Var<T>> parts;
+  parts.reserve(x.shape()[ax]);
+  for (std::size_t i = 0; i < x.shape()[ax]; ++i) parts.push_back(apply(ops::Select{ax, i}, x));
+  return parts;
+}
+
+/// x without its axis `axis`, which must have size 1: [B, 1, H] -> [B, H] for axis 1.
+template <class T>
+Var<T> squeeze(const Var<T>& x, std::ptrdiff_t axis) {
+  if (x.dim() == 0) throw Error("squeeze: expected an input with at least one axis, got []");
+  const std::size_t ax = detail::normalize_axis("squeeze", axis, x.dim());
+  if (x.shape()[ax] != 1)
+    throw Error("squeeze: axis " + std::to_string(axis) + " of " + shape_str(x.shape()) +
+                " has size " + std::to_string(x.shape()[ax]) + "; expected size 1");
+  return apply(ops::Squeeze{ax}, x);
+}
+
+/// x with a new axis of size 1 at position `axis` of the result: [B, H] -> [B, 1, H] for axis 1;
+/// axis -1 appends it.
+template <class T>
+Var<T> unsqueeze(const Var<T>& x, std::ptrdiff_t axis) {
+  const auto rank = static_cast<std::ptrdiff_t>(x.dim()) + 1;  // of the result
+  if (axis < -rank || axis >= rank)
+    throw Error("unsqueeze: axis " + std::to_string(axis) + " is out of range for a " +
+                std::to_string(rank - 1) + "-D input of shape " + shape_str(x.shape()) +
+                " (expected " + std::to_string(-rank) + " to " + std::to_string(rank - 1) + ")");
+  return apply(ops::Unsqueeze{detail::normalize_axis("unsqueeze", axis, x.dim() + 1)}, x);
 }
 
 }  // namespace tapegrad

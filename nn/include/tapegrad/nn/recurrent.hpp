@@ -10,7 +10,11 @@
 //         h' = (1 - z) n + z h
 // Weights are Xavier-uniform per gate block and biases zero (RecurrentInit::xavier), or drawn as
 // PyTorch draws them (RecurrentInit::pytorch). A stack of layers can apply dropout between them,
-// as PyTorch's `dropout` argument does.
+// as PyTorch's `dropout` argument does. A stack reads a sequence as one Var per step or as one
+// [T, B, input] tensor; the tensor form also takes per-sequence lengths (a padded batch read as
+// PyTorch reads a packed sequence).
+#include <algorithm>
+#include <array>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -268,6 +272,67 @@ inline std::size_t gate_count(CellType c) {
   return c == CellType::rnn ? 1 : c == CellType::gru ? 3 : 4;
 }
 
+namespace detail {
+// Variable-length batches with PyTorch's packed-sequence semantics: sequence b is read at step t
+// while t < lengths[b]; after that its state is held and its output is zero. At a step where
+// some sequence has ended, each state becomes keep * next + drop * prev with [B, 1] constants
+// keep (1 while active) and drop = 1 - keep. Multiplying by an exact 0 or 1 and adding an exact
+// 0 changes no value, so an active sequence's state is exactly the step's, an ended one's is
+// exactly held, and the gradient reaching an ended sequence's step is exactly zero.
+template <class T>
+class Padding {
+ public:
+  /// No lengths: no sequence ends early and nothing is masked.
+  Padding(Tape<T>& tape, const std::vector<std::size_t>& lengths, std::size_t total)
+      : steps(total), tape_(tape), lengths_(lengths), first_masked_(total) {
+    if (lengths.empty()) return;
+    this->steps = *std::max_element(lengths.begin(), lengths.end());
+    first_masked_ = *std::min_element(lengths.begin(), lengths.end());
+  }
+  /// Steps to run: up to the longest sequence (later steps change no state and output zero).
+  std::size_t steps;
+  /// Whether step t needs the masks: some sequence has ended by then.
+  bool masked(std::size_t t) const { return t >= first_masked_; }
+  /// keep and drop for step t (t masked, called in increasing t). New constants are recorded
+  /// only when the set of active sequences changes: at most once per distinct length.
+  void at(std::size_t t) {
+    if (made_ && active_ == count_active(t)) return;
+    active_ = count_active(t);
+    // A std::array shape: with a Shape (svector), g++ 12 warns (falsely) inside its copy.
+    if (mask_.size() != lengths_.size())
+      mask_.resize(std::array<std::size_t, 2>{lengths_.size(), 1});
+    for (std::size_t b = 0; b < lengths_.size(); ++b) mask_(b, 0) = t < lengths_[b] ? T(1) : T(0);
+    keep = tape_.constant(mask_);
+    for (T& v : mask_) v = T(1) - v;
+    drop = tape_.constant(mask_);
+    made_ = true;
+  }
+  Var<T> keep, drop;
+
+ private:
+  std::size_t count_active(std::size_t t) const {
+    return static_cast<std::size_t>(
+        std::count_if(lengths_.begin(), lengths_.end(), [t](std::size_t n) { return t < n; }));
+  }
+  Tape<T>& tape_;
+  const std::vector<std::size_t>& lengths_;
+  std::size_t first_masked_;
+  Tensor<T> mask_;  // [B, 1], refilled for each new keep and drop
+  std::size_t active_ = 0;
+  bool made_ = false;
+};
+
+// keep * next + drop * prev, for each tensor of a cell's state.
+template <class T>
+Var<T> hold_ended(const Padding<T>& p, const Var<T>& next, const Var<T>& prev) {
+  return p.keep * next + p.drop * prev;
+}
+template <class T>
+LSTMState<T> hold_ended(const Padding<T>& p, const LSTMState<T>& next, const LSTMState<T>& prev) {
+  return {hold_ended(p, next.h, prev.h), hold_ended(p, next.c, prev.c)};
+}
+}  // namespace detail
+
 /// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states
 /// (through dropout while training, when RecurrentOptions::dropout > 0). The nodes of step t
 /// (from 1) in layer l (from 0) are recorded in Tape::scope "t=<t>/layer<l>".
@@ -280,6 +345,11 @@ class Stacked : public Module<T> {
   struct Output {
     std::vector<Var<T>> outputs;  // the top layer's hidden state at every step
     std::vector<State> last;      // every layer's state after the last step
+  };
+  /// What a stack returns for a [T, B, input] sequence tensor.
+  struct SequenceOutput {
+    Var<T> output;            // [T, B, hidden]: the top layer's hidden state at every step
+    std::vector<State> last;  // every layer's state after each sequence's last step
   };
 
   Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng,
@@ -335,6 +405,29 @@ class Stacked : public Module<T> {
     return run(x_projs, std::move(initial), true);
   }
 
+  /// x [T, B, input], the whole sequence as one tensor (time-major, as PyTorch's default).
+  /// initial: one state per layer, or empty for zeros. lengths (optional, one per sequence,
+  /// each in [1, T]): a batch of sequences padded to T steps, read as PyTorch reads a packed
+  /// sequence -- sequence b's last state is its state after step lengths[b] - 1, and its output
+  /// at the padded steps is zero (as pad_packed_sequence gives). Without lengths, or with every
+  /// length T, no op is added; with them, each step at which some sequence has ended adds a few
+  /// element-wise ops, and no step after the longest sequence runs at all.
+  /// (A template only so that a braced list -- rnn({x0, x1}), rnn({}) -- still means the
+  /// per-step form: a braced list deduces no V, where a non-template Var overload would take
+  /// rnn({x}) as an exact match.)
+  template <class V, class = std::enable_if_t<std::is_same_v<V, Var<T>>>>
+  SequenceOutput operator()(const V& x, std::vector<State> initial = {},
+                            const std::vector<std::size_t>& lengths = {}) const {
+    return run_sequence(x, std::move(initial), lengths, false);
+  }
+  /// The same, given the first layer's input projections layer(0).input_part(x)
+  /// [T, B, gates * hidden] (input_part reads [T, B, input] whole).
+  template <class V, class = std::enable_if_t<std::is_same_v<V, Var<T>>>>
+  SequenceOutput from_projections(const V& x_proj, std::vector<State> initial = {},
+                                  const std::vector<std::size_t>& lengths = {}) const {
+    return run_sequence(x_proj, std::move(initial), lengths, true);
+  }
+
   /// Layer l's step alone: its input (for l > 0 layer l-1's output, which goes through the
   /// dropout between layers here; for l = 0 the input, or its projection when `projected`) and
   /// its state before -> its state after. operator() is this for every step and layer; a program
@@ -354,7 +447,8 @@ class Stacked : public Module<T> {
   const std::size_t input_size, hidden_size;
 
  private:
-  Output run(const std::vector<Var<T>>& xs, std::vector<State> initial, bool projected) const {
+  Output run(const std::vector<Var<T>>& xs, std::vector<State> initial, bool projected,
+             const std::vector<std::size_t>& lengths = {}) const {
     if (xs.empty()) throw Error("recurrent layer: the input sequence is empty");
     Tape<T>& tape = xs[0].tape();
     const std::size_t batch = xs[0].shape()[0];
@@ -366,17 +460,57 @@ class Stacked : public Module<T> {
     Output out;
     out.last = std::move(initial);
     out.outputs.reserve(xs.size());
-    for (std::size_t t = 0; t < xs.size(); ++t) {
+    detail::Padding<T> pad(tape, lengths, xs.size());
+    for (std::size_t t = 0; t < pad.steps; ++t) {
       // Labels for Tape::listing and to_dot: "t=1/layer0" is layer 0 at the first step.
       const auto at_step = tape.scope("t=", t + 1);
+      const bool masked = pad.masked(t);
+      if (masked) pad.at(t);
       for (std::size_t l = 0; l < cells_.size(); ++l) {
         const auto in_layer = tape.scope("layer", l);
-        out.last[l] =
+        State next =
             step(l, l == 0 ? xs[t] : Cell::output(out.last[l - 1]), out.last[l], projected);
+        out.last[l] = masked ? detail::hold_ended(pad, next, out.last[l]) : std::move(next);
       }
-      out.outputs.push_back(Cell::output(out.last.back()));
+      const Var<T>& top = Cell::output(out.last.back());
+      out.outputs.push_back(masked ? pad.keep * top : top);
+    }
+    if (pad.steps < xs.size()) {  // every sequence has ended: zero outputs, no step
+      Shape shape(2);
+      shape[0] = batch;
+      shape[1] = hidden_size;
+      out.outputs.resize(xs.size(), tape.full(shape, T(0)));
     }
     return out;
+  }
+
+  // Checks a [T, B, width] sequence and its lengths, then runs it step by step. For now the
+  // steps are selects of x and the output a stack of the per-step states; the result's form
+  // does not depend on that.
+  SequenceOutput run_sequence(const Var<T>& x, std::vector<State> initial,
+                              const std::vector<std::size_t>& lengths, bool projected) const {
+    const std::size_t gates = gate_count(std::is_same_v<Cell, LSTMCell<T>>  ? CellType::lstm
+                                         : std::is_same_v<Cell, GRUCell<T>> ? CellType::gru
+                                                                            : CellType::rnn);
+    const std::size_t width = projected ? gates * hidden_size : input_size;
+    const Shape& s = x.shape();
+    if (s.size() != 3 || s[0] == 0 || s[1] == 0 || s[2] != width)
+      throw Error(std::string("recurrent layer: expected ") +
+                  (projected ? "input projections" : "an input") + " of shape [steps, batch, " +
+                  std::to_string(width) + "] with at least one step and one sequence, got " +
+                  shape_str(s));
+    if (!lengths.empty() && lengths.size() != s[1])
+      throw Error("recurrent layer: " + std::to_string(lengths.size()) +
+                  " lengths given for a batch of " + std::to_string(s[1]) + " sequences (input " +
+                  shape_str(s) + ")");
+    for (std::size_t b = 0; b < lengths.size(); ++b)
+      if (lengths[b] < 1 || lengths[b] > s[0])
+        throw Error("recurrent layer: lengths[" + std::to_string(b) + "] is " +
+                    std::to_string(lengths[b]) + "; expected a length in [1, " +
+                    std::to_string(s[0]) + "] (the input " + shape_str(s) + " has " +
+                    std::to_string(s[0]) + " steps)");
+    Output out = run(unstack(x, 0), std::move(initial), projected, lengths);
+    return {stack(out.outputs, 0), std::move(out.last)};
   }
 
   std::vector<std::unique_ptr<Cell>> cells_;
