@@ -119,8 +119,12 @@ template <class T>
 void load_weights(nn::Module<T>& m, const json& weights, bool recurrent, const std::string& label) {
   std::set<std::string> unused;
   for (const auto& item : weights.items()) unused.insert(item.key());
+  // The module's own PyTorch names (Module::set_pytorch_name) agree with the mapping above.
+  const auto torch_named = m.named_parameters(nn::ParameterNames::pytorch);
+  std::size_t index = 0;
   for (auto& [name, p] : m.named_parameters()) {
     const std::string key = recurrent ? torch_recurrent_name(name) : name;
+    BOOST_TEST(torch_named.at(index++).first == key, label << ": " << name);
     BOOST_TEST_REQUIRE(weights.contains(key),
                        label << ": PyTorch has no " << key << " for " << name);
     const Tensor<T> w = to_tensor<T>(weights.at(key));

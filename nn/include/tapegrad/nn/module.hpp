@@ -168,9 +168,13 @@ class Module {
     return rng;
   }
   /// Registers a sub-module (owned by the caller, usually a member of the derived class).
+  /// Its parameters take their path as name ("head.weight"; the outer module registering this
+  /// one prefixes them again), so that an error about one, such as a value of the wrong shape,
+  /// says which it is.
   template <class M>
   M& register_module(const std::string& name, M& module) {
     children_.emplace_back(name, &module);
+    for (auto& [path, p] : module.named_parameters()) p->name = name + "." + path;
     return module;
   }
 
