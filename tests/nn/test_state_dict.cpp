@@ -122,6 +122,9 @@ BOOST_AUTO_TEST_CASE(parameters_have_a_tapegrad_and_a_pytorch_name) {
   BOOST_TEST(theirs[8].first == "rnn.bias_hh_l1");
   BOOST_TEST(theirs[9].first == "head.weight");
   for (std::size_t i = 0; i < ours.size(); ++i) BOOST_TEST(ours[i].second == theirs[i].second);
+  // A parameter's own name is its path in the model: errors about it say which it is.
+  BOOST_TEST(model.rnn.layer(1).weight_ih().name == "rnn.layer1.weight_ih");
+  BOOST_TEST(model.head.bias().name == "head.bias");
 
   // state_dict() copies: changing it does not change the model.
   nn::StateDict<double> dict = model.state_dict(nn::ParameterNames::pytorch);
@@ -268,6 +271,52 @@ BOOST_AUTO_TEST_CASE(truncated_corrupt_and_foreign_files_are_errors) {
   BOOST_TEST(error_of([&] {
                nn::read_npz<double>(missing);
              }).rfind("read_npz: " + missing + ": cannot open", 0) == 0);
+}
+
+// The README tour's snippet, line for line, run in a scratch directory holding the fixture's
+// language-model weights as "weights.npz" (the entries of emb, rnn and head only).
+namespace readme {
+struct Model : nn::Module<double> {  // torch: self.emb, self.rnn, self.head
+  nn::Embedding<double> emb{7, 4};   // Embedding(7, 4)
+  nn::LSTM<double> rnn{4, 5, 2};     // LSTM(4, 5, num_layers=2)
+  nn::Linear<double> head{5, 3};     // Linear(5, 3)
+  Model() {
+    register_module("emb", emb);
+    register_module("rnn", rnn);
+    register_module("head", head);
+  }
+};
+}  // namespace readme
+
+BOOST_AUTO_TEST_CASE(the_readme_snippet_loads_pytorch_weights) {
+  testsupport::ScratchDir dir("state_dict_readme");
+  nn::StateDict<double> lm;
+  for (const auto& [name, t] : nn::read_npz<double>(kWeights))
+    if (name.rfind("emb.", 0) == 0 || name.rfind("rnn.", 0) == 0 || name.rfind("head.", 0) == 0)
+      lm.emplace(name, t);
+  BOOST_TEST_REQUIRE(lm.size() == 11u);
+  nn::write_npz(dir.path("weights.npz"), lm);
+  const std::filesystem::path was = std::filesystem::current_path();
+  std::filesystem::current_path(dir.dir);
+  struct Back {
+    std::filesystem::path to;
+    ~Back() { std::filesystem::current_path(to); }
+  } back{was};
+
+  using readme::Model;
+  Model model;
+  model.load_state_dict(nn::read_npz<double>("weights.npz"));  // "rnn.weight_ih_l1" is
+                                                               // rnn.layer(1).weight_ih()
+  nn::write_npz("back.npz", model.state_dict(nn::ParameterNames::pytorch));
+
+  BOOST_TEST(model.rnn.layer(1).weight_ih().value(0, 1) == lm.at("rnn.weight_ih_l1")(0, 1));
+  BOOST_TEST((nn::read_npz<double>("back.npz") == lm));
+  BOOST_TEST(
+      testsupport::error_of([&] {
+        model.head.weight().value = Tensor<double>{1, 2};
+      }) ==
+      "parameter 'head.weight' has shape [3, 5]; `value =` was given shape [2] (a parameter's "
+      "shape is fixed; expected the same shape)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
