@@ -53,12 +53,12 @@ void load(Parameter<float>& p, const std::vector<float>& values) {
 template <class Cell>
 void load_workload(Cell& cell, tapegrad::nn::Linear<float>& head, std::size_t gates,
                    const bench::Args& a) {
-  load(cell.weight_ih, bench::init_weight(bench::kWeightIH, gates * a.H, a.V, a.H));
-  load(cell.weight_hh, bench::init_weight(bench::kWeightHH, gates * a.H, a.H, a.H));
-  cell.bias_ih->value.fill(0.0f);
-  cell.bias_hh->value.fill(0.0f);
-  load(head.weight, bench::init_weight(bench::kWeightHY, a.V, a.H, a.H));
-  head.bias->value.fill(0.0f);
+  load(cell.weight_ih(), bench::init_weight(bench::kWeightIH, gates * a.H, a.V, a.H));
+  load(cell.weight_hh(), bench::init_weight(bench::kWeightHH, gates * a.H, a.H, a.H));
+  cell.bias_ih().value.fill(0.0f);
+  cell.bias_hh().value.fill(0.0f);
+  load(head.weight(), bench::init_weight(bench::kWeightHY, a.V, a.H, a.H));
+  head.bias().value.fill(0.0f);
 }
 
 template <class Recurrent>

@@ -32,12 +32,12 @@ int run(const bench::Args& a) {
   tapegrad::nn::LSTM<float> rnn(V, H, 1, rng);  // one layer
   tapegrad::nn::LSTMCell<float>& cell = rnn.layer(0);
   tapegrad::nn::Linear<float> out(H, V, rng);
-  load(cell.weight_ih, bench::init_weight(bench::kWeightIH, 4 * H, V, H));
-  load(cell.weight_hh, bench::init_weight(bench::kWeightHH, 4 * H, H, H));
-  load(out.weight, bench::init_weight(bench::kWeightHY, V, H, H));
-  cell.bias_ih->value.fill(0.0f);
-  cell.bias_hh->value.fill(0.0f);
-  out.bias->value.fill(0.0f);
+  load(cell.weight_ih(), bench::init_weight(bench::kWeightIH, 4 * H, V, H));
+  load(cell.weight_hh(), bench::init_weight(bench::kWeightHH, 4 * H, H, H));
+  load(out.weight(), bench::init_weight(bench::kWeightHY, V, H, H));
+  cell.bias_ih().value.fill(0.0f);
+  cell.bias_hh().value.fill(0.0f);
+  out.bias().value.fill(0.0f);
 
   std::vector<Parameter<float>*> params = rnn.parameters();
   for (Parameter<float>* p : out.parameters()) params.push_back(p);

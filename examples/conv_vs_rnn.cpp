@@ -32,8 +32,8 @@ static int run(int, char**) {
 
   // Convolution with kernel [1, 0]: out_j = 1 * x_j + 0 * x_{j+1}.
   nn::Conv1d<double> conv(1, 1, 2, rng);
-  conv.weight.value = Tensor<double>{{{1.0, 0.0}}};
-  conv.bias->value.fill(0.0);
+  conv.weight().value = Tensor<double>{{{1.0, 0.0}}};
+  conv.bias().value.fill(0.0);
   Tape<double> tape;
   auto conv_out = [&] { return conv(reshape(tape.leaf(input), {1, 1, 4})); };
   Var<double> y = conv_out();
@@ -43,8 +43,8 @@ static int run(int, char**) {
 
   // The RNN: h_t = tanh(w x_t + u h_{t-1}), out_t = h_t, with w = 0.5, u = 0.8.
   nn::RNNCell<double> cell(1, 1, rng, false);
-  cell.weight_ih.value.fill(0.5);
-  cell.weight_hh.value.fill(0.8);
+  cell.weight_ih().value.fill(0.5);
+  cell.weight_hh().value.fill(0.8);
 
   std::vector<std::vector<double>> conv_j, rnn_j;
   for (std::size_t j = 0; j < 3; ++j) {  // d conv_out_j / d x

@@ -19,15 +19,15 @@ static int run(int, char**) {
   nn::RNNCell<float> cell(1, 2, rng);
   nn::Linear<float> out(2, 1, rng);
   // Small random biases too, so that every term of the formula shows up in the numbers.
-  cell.bias_ih->value = nn::uniform<float>({2}, -0.1, 0.1, rng);
-  out.bias->value = nn::uniform<float>({1}, -0.1, 0.1, rng);
+  cell.bias_ih().value = nn::uniform<float>({2}, -0.1, 0.1, rng);
+  out.bias().value = nn::uniform<float>({1}, -0.1, 0.1, rng);
 
   std::printf("weights (seed 42, Xavier-uniform):\n");
-  print_row("W_xh", cell.weight_ih.value);
-  print_row("W_hh", cell.weight_hh.value);
-  print_row("b_h", cell.bias_ih->value);
-  print_row("W_hy", out.weight.value);
-  print_row("b_y", out.bias->value);
+  print_row("W_xh", cell.weight_ih().value);
+  print_row("W_hh", cell.weight_hh().value);
+  print_row("b_h", cell.bias_ih().value);
+  print_row("W_hy", out.weight().value);
+  print_row("b_y", out.bias().value);
 
   Tape<float> tape;
   NoGradGuard inference;  // forward only: nothing needs a gradient

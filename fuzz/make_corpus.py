@@ -576,6 +576,43 @@ def make_texts():
     write(t, "del-and-c1-controls.txt", "ab\x7f\u0080\u009fcd\n")
 
 
+def make_npzs():
+    # What numpy itself writes for nn::read_npz: a state dict of fuzz_npz's model (fc: Linear
+    # 3 -> 2; rnn: 2-layer GRU 2 -> 2) under PyTorch's names and under tapegrad's, then what
+    # read_npz must refuse. ZIP timestamps are pinned so that reruns write the same bytes.
+    import time
+    import unittest.mock
+    t = "npz"
+    rng = np.random.default_rng(15)
+    torch_names = {"fc.weight": (2, 3), "fc.bias": (2,)}
+    for l in range(2):
+        for kind, shape in (("weight_ih", (6, 2)), ("weight_hh", (6, 2)), ("bias_ih", (6,)),
+                            ("bias_hh", (6,))):
+            torch_names["rnn.%s_l%d" % (kind, l)] = shape
+    arrays = {k: rng.uniform(-1, 1, s).astype(np.float32) for k, s in torch_names.items()}
+    ours = {k.replace("rnn.", "rnn.layer%s." % k[-1])[:-3] if k.startswith("rnn.") else k: v
+            for k, v in arrays.items()}
+
+    def savez(name, save=np.savez, **named):
+        buf = io.BytesIO()
+        fixed = time.struct_time((2026, 1, 1, 0, 0, 0, 3, 1, 0))
+        with unittest.mock.patch("zipfile.time.localtime", return_value=fixed):
+            save(buf, **named)
+        write(t, name, buf.getvalue())
+        return buf.getvalue()
+
+    whole = savez("numpy-savez-pytorch-names.npz", **arrays)
+    savez("numpy-savez-tapegrad-names.npz", **ours)
+    savez("numpy-savez-float64.npz", **{k: v.astype(np.float64) for k, v in arrays.items()})
+    savez("numpy-savez-both-names.npz", **dict(arrays, **{"rnn.layer0.weight_ih": arrays["rnn.weight_ih_l0"]}))
+    savez("numpy-savez-wrong-shape.npz", **dict(arrays, **{"fc.weight": np.zeros((3, 3), np.float32)}))
+    savez("numpy-savez-int64.npz", **dict(arrays, num_batches_tracked=np.array(3, np.int64)))
+    savez("numpy-savez-fortran.npz", **dict(arrays, **{"fc.weight": np.asfortranarray(arrays["fc.weight"])}))
+    savez("numpy-savez-compressed.npz", save=np.savez_compressed, **arrays)
+    savez("numpy-savez-empty.npz")
+    write(t, "truncated-half.npz", whole[: len(whole) // 2])
+
+
 def make_csvs():
     t = "csv"
     rows = "".join("%d,%s\n" % (i, v) for i, v in enumerate(
@@ -609,6 +646,7 @@ def main():
     real = load_real()
     make_checkpoints(real)
     make_npys()
+    make_npzs()
     make_model_dirs(real)
     make_metadata(real)
     make_texts()

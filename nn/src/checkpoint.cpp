@@ -1,11 +1,14 @@
-// Checkpoints as NumPy .npz files (see checkpoint.hpp). The ZIP and NPY code below is the small
-// subset this format needs: stored (uncompressed) entries, no ZIP64, NPY 1.0 headers.
+// Checkpoints as NumPy .npz files (see checkpoint.hpp), and plain numpy.savez files of named
+// arrays (see state_dict.hpp): tapegrad's one ZIP and NPY reader and writer. The code below is
+// the small subset both need: stored (uncompressed) entries, no ZIP64, NPY 1.0 headers written
+// (1.0 to 3.0 read).
 //
 // ZIP layout written, all integers little-endian:
 //   per entry: local header (30 bytes + name) then the entry's bytes
 //   central directory: one record per entry (46 bytes + name), pointing at its local header
 //   end record (22 bytes): entry count, size and offset of the central directory
 #include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/state_dict.hpp"
 
 #include "tapegrad/nn/atomic_file.hpp"
 #include "tapegrad/nn/read_file.hpp"
@@ -139,9 +142,11 @@ Npy parse_npy(const std::string& where, const std::string& entry, const unsigned
   if (descr[0] != '\'' || close == std::string::npos) bad("unreadable 'descr'");
   out.descr = descr.substr(1, close - 1);
   if (out.descr != "<f4" && out.descr != "<f8")
-    bad("dtype " + out.descr + "; checkpoints hold float32 (<f4) or float64 (<f8)");
+    fail(where, "entry '" + entry + "' has dtype " + out.descr +
+                    "; expected float32 (<f4) or float64 (<f8)");
   if (value("fortran_order").compare(0, 5, "False") != 0)
-    bad("it is stored in Fortran order; only C order is read");
+    fail(where, "entry '" + entry + "' (dtype " + out.descr +
+                    ") is stored in Fortran order; expected C order (fortran_order False)");
 
   const std::string shape = value("shape");
   const std::size_t end = shape.find(')');
@@ -296,17 +301,24 @@ struct InEntry {
   fail(where, "is corrupt (no ZIP end-of-central-directory record at the end of the file)");
 }
 
+// What a ZIP archive is read as: a checkpoint (metadata.json required) or any numpy.savez file.
+enum class ZipKind { checkpoint, npz };
+
 // The archive's entries, after checking every record against the file's size and every
-// entry's CRC-32. Only what save_checkpoint writes is accepted: stored entries, no ZIP64, no
-// archive comment.
-std::vector<InEntry> read_zip(const std::string& where, const std::string& file) {
+// entry's CRC-32. Only what save_checkpoint and numpy.savez write is accepted: stored entries,
+// no ZIP64 beyond the extra field numpy adds to each local header, no archive comment.
+std::vector<InEntry> read_zip(const std::string& where, const std::string& file, ZipKind kind) {
   const auto* f = reinterpret_cast<const unsigned char*>(file.data());
   const std::size_t n = file.size();
-  if (n == 0) fail(where, "is empty (not a tapegrad checkpoint)");
+  if (n == 0)
+    fail(where, kind == ZipKind::checkpoint ? "is empty (not a tapegrad checkpoint)"
+                                            : "is empty (not a .npz file)");
   if (n < kEndSize || get32(f + n - kEndSize) != kEndSig) {
     if (std::memcmp(f, "PK\3\4", std::min<std::size_t>(n, 4)) == 0)
       fail_without_end_record(where, f, n);
-    fail(where, "is not a tapegrad checkpoint (not a ZIP/.npz archive)");
+    fail(where, kind == ZipKind::checkpoint
+                    ? "is not a tapegrad checkpoint (not a ZIP/.npz archive)"
+                    : "is not a .npz file (not a ZIP archive, as numpy.savez writes)");
   }
   auto corrupt = [&](const std::string& what) { fail(where, "is corrupt (" + what + ")"); };
   const unsigned char* e = f + n - kEndSize;
@@ -337,14 +349,17 @@ std::vector<InEntry> read_zip(const std::string& where, const std::string& file)
              get32(c + 24), get32(c + 42)};
     if (get16(c + 10) != 0)
       fail(where, "entry '" + r.name + "' is compressed (method " + std::to_string(get16(c + 10)) +
-                      "); tapegrad checkpoints store entries uncompressed");
+                      (kind == ZipKind::checkpoint
+                           ? "); tapegrad checkpoints store entries uncompressed"
+                           : ", as numpy.savez_compressed writes); expected stored entries, as "
+                             "numpy.savez writes"));
     if (get16(c + 8) & 1) fail(where, "entry '" + r.name + "' is encrypted");
     if (get32(c + 20) != r.size) corrupt("entry '" + r.name + "' has two different sizes");
     if (!names.insert(r.name).second) corrupt("entry '" + r.name + "' appears twice");
     records.push_back(r);
     pos = next;
   }
-  if (!names.count(kMetadataEntry))
+  if (kind == ZipKind::checkpoint && !names.count(kMetadataEntry))
     fail(where, "is not a tapegrad checkpoint (it has no " + kMetadataEntry + ")");
 
   std::vector<InEntry> out;
@@ -380,7 +395,7 @@ Archive open_checkpoint(const std::string& where, const std::string& path) {
   // A larger file would need ZIP64, which tapegrad never writes.
   a.bytes = read_regular_file(where, path, kMaxZipBytes,
                               " (the checkpoint format's limit: 4 GiB, no ZIP64)");
-  for (const InEntry& e : read_zip(where, a.bytes)) {
+  for (const InEntry& e : read_zip(where, a.bytes, ZipKind::checkpoint)) {
     const std::size_t stem = e.name.size() - std::min<std::size_t>(e.name.size(), 4);
     if (e.name == kMetadataEntry) {
       try {
@@ -573,6 +588,41 @@ const Tensor<double>& Checkpoint::at(const std::string& name) const {
   throw Error("Checkpoint::at: no tensor named '" + name + "'");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Plain .npz files of named arrays (state_dict.hpp)
+
+template <class T>
+StateDict<T> read_npz(const std::string& path) {
+  const std::string where = "read_npz: " + path;
+  const std::string bytes =
+      read_regular_file(where, path, kMaxZipBytes, " (the .npz reader's limit: 4 GiB, no ZIP64)");
+  StateDict<T> out;
+  for (const InEntry& e : read_zip(where, bytes, ZipKind::npz)) {
+    const std::size_t stem = e.name.size() - std::min<std::size_t>(e.name.size(), 4);
+    if (stem == 0 || e.name.compare(stem, 4, ".npy") != 0)
+      fail(where, "has an entry '" + e.name +
+                      "' that is not a .npy array (numpy.savez writes '<name>.npy' entries)");
+    const Npy t = parse_npy(where, e.name, e.data, e.size);
+    Tensor<T> v = Tensor<T>::from_shape(t.shape);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      v.data()[i] = T(t.descr == "<f4" ? element<float>(t, i) : element<double>(t, i));
+    out.emplace(e.name.substr(0, stem), std::move(v));
+  }
+  return out;
+}
+
+template <class T>
+void write_npz(const std::string& path, const StateDict<T>& tensors) {
+  const std::string where = "write_npz: " + path;
+  std::vector<OutEntry> entries;
+  for (const auto& [name, t] : tensors) {
+    if (name.empty()) fail(where, "a tensor has an empty name");
+    entries.push_back(
+        {name + ".npy", npy_header(npy_descr<T>(), t.shape()), t.data(), t.size() * sizeof(T)});
+  }
+  write_zip(where, path, entries);
+}
+
 template void save_checkpoint<float>(
     const std::string&, Module<float>&, const nlohmann::json&,
     const std::vector<std::pair<std::string, const Tensor<float>*>>&);
@@ -584,5 +634,10 @@ template nlohmann::json load_checkpoint<float>(
 template nlohmann::json load_checkpoint<double>(
     const std::string&, Module<double>&,
     const std::vector<std::pair<std::string, Tensor<double>*>>&);
+
+template StateDict<float> read_npz<float>(const std::string&);
+template StateDict<double> read_npz<double>(const std::string&);
+template void write_npz<float>(const std::string&, const StateDict<float>&);
+template void write_npz<double>(const std::string&, const StateDict<double>&);
 
 }  // namespace tapegrad::nn

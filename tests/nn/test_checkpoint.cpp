@@ -344,7 +344,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(numpy_reads_every_tensor_bit_exactly, T, FloatType
   fill_bits(m, 11);
   const std::vector<T> specials = special_values<T>();
   std::memcpy(m.scale.value.data(), specials.data(), specials.size() * sizeof(T));
-  m.fc.weight.value(1, 2) = T(0.1);
+  m.fc.weight().value(1, 2) = T(0.1);
   Tensor<T> extra = full<T>({2, 2}, T(1.5));
   nn::save_checkpoint(path("np.npz"), m, {{"epoch", 5}}, {{"optim.m.0", &extra}});
 

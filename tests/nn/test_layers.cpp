@@ -5,11 +5,13 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <tapegrad/nn/nn.hpp>
 
+#include "support/error_of.hpp"
 #include "support/gradient_test.hpp"
 
 using namespace tapegrad;
@@ -120,8 +122,8 @@ BOOST_AUTO_TEST_CASE(stacked_lstm_parameters_are_named_by_layer_in_registration_
     BOOST_TEST((named[k].second->value.shape() == shapes[k]),
                named[k].first << " is " << shape_str(named[k].second->value.shape()));
   // The named entries point at the cells' own parameters.
-  BOOST_TEST(named[0].second == &lstm.layer(0).weight_ih);
-  BOOST_TEST(named[7].second == lstm.layer(1).bias_hh);
+  BOOST_TEST(named[0].second == &lstm.layer(0).weight_ih());
+  BOOST_TEST(named[7].second == &lstm.layer(1).bias_hh());
 }
 
 BOOST_AUTO_TEST_CASE(own_parameters_come_before_sub_modules_which_nest_their_names) {
@@ -300,19 +302,19 @@ BOOST_AUTO_TEST_CASE(zeros_and_constant_fill_the_shape) {
 BOOST_AUTO_TEST_CASE(layers_initialise_weights_within_xavier_bounds_and_biases_at_zero) {
   nn::Rng rng(14);
   nn::Linear<double> linear(30, 20, rng);
-  BOOST_TEST(max_abs(linear.weight.value) <= std::sqrt(6.0 / 50));
-  BOOST_TEST(max_abs(linear.weight.value) > 0.9 * std::sqrt(6.0 / 50));
-  BOOST_TEST(max_abs(linear.bias->value) == 0.0);
+  BOOST_TEST(max_abs(linear.weight().value) <= std::sqrt(6.0 / 50));
+  BOOST_TEST(max_abs(linear.weight().value) > 0.9 * std::sqrt(6.0 / 50));
+  BOOST_TEST(max_abs(linear.bias().value) == 0.0);
   // Recurrent weights get the bound of one [hidden, in] gate block, not of the stacked matrix.
   nn::LSTM<double> lstm(3, 20, 1, rng);
-  BOOST_TEST(max_abs(lstm.layer(0).weight_ih.value) <= std::sqrt(6.0 / 23));
-  BOOST_TEST(max_abs(lstm.layer(0).weight_ih.value) > 0.9 * std::sqrt(6.0 / 23));
-  BOOST_TEST(max_abs(lstm.layer(0).weight_hh.value) <= std::sqrt(6.0 / 40));
-  BOOST_TEST(max_abs(lstm.layer(0).bias_ih->value) == 0.0);
-  BOOST_TEST(max_abs(lstm.layer(0).bias_hh->value) == 0.0);
+  BOOST_TEST(max_abs(lstm.layer(0).weight_ih().value) <= std::sqrt(6.0 / 23));
+  BOOST_TEST(max_abs(lstm.layer(0).weight_ih().value) > 0.9 * std::sqrt(6.0 / 23));
+  BOOST_TEST(max_abs(lstm.layer(0).weight_hh().value) <= std::sqrt(6.0 / 40));
+  BOOST_TEST(max_abs(lstm.layer(0).bias_ih().value) == 0.0);
+  BOOST_TEST(max_abs(lstm.layer(0).bias_hh().value) == 0.0);
   nn::Conv1d<double> conv(4, 8, 5, rng);
-  BOOST_TEST(max_abs(conv.weight.value) <= std::sqrt(0.1));
-  BOOST_TEST(max_abs(conv.bias->value) == 0.0);
+  BOOST_TEST(max_abs(conv.weight().value) <= std::sqrt(0.1));
+  BOOST_TEST(max_abs(conv.bias().value) == 0.0);
 }
 
 // ---- Linear ----
@@ -320,8 +322,8 @@ BOOST_AUTO_TEST_CASE(layers_initialise_weights_within_xavier_bounds_and_biases_a
 BOOST_AUTO_TEST_CASE(linear_computes_x_w_transposed_plus_b) {
   nn::Rng rng(20);
   nn::Linear<double> layer(3, 2, rng);
-  layer.weight.value = Tensor<double>{{1, 2, 3}, {-1, 0.5, 0}};
-  layer.bias->value = Tensor<double>{10, -10};
+  layer.weight().value = Tensor<double>{{1, 2, 3}, {-1, 0.5, 0}};
+  layer.bias().value = Tensor<double>{10, -10};
   Tape<double> tape;
   const Var<double> y = layer(tape.constant(Tensor<double>{{1, 1, 1}, {2, 0, -1}}));
   const Tensor<double> expected = {{16, -10.5}, {9, -12}};
@@ -337,10 +339,10 @@ BOOST_AUTO_TEST_CASE(linear_computes_x_w_transposed_plus_b) {
   BOOST_TEST(y3.value()(1, 0, 1) == -12.5);
 
   nn::Linear<double> no_bias(3, 2, rng, false);
-  BOOST_TEST(no_bias.bias == nullptr);
+  BOOST_TEST(!no_bias.has_bias());
   BOOST_TEST(names_of(no_bias) == std::vector<std::string>{"weight"},
              boost::test_tools::per_element());
-  no_bias.weight.value = layer.weight.value;
+  no_bias.weight().value = layer.weight().value;
   const Var<double> y0 = no_bias(tape.constant(Tensor<double>{{1, 1, 1}, {2, 0, -1}}));
   BOOST_TEST((y0.value() == Tensor<double>{{6, -0.5}, {-1, -2}}));
 }
@@ -365,19 +367,19 @@ BOOST_AUTO_TEST_CASE(linear_gradients_match_central_differences) {
 BOOST_AUTO_TEST_CASE(embedding_returns_table_rows_and_accumulates_repeated_indices) {
   nn::Rng rng(30);
   nn::Embedding<double> emb(5, 3, rng);
-  BOOST_TEST((emb.weight.value.shape() == Shape{5, 3}));
+  BOOST_TEST((emb.weight().value.shape() == Shape{5, 3}));
   const Indices idx = {1, 3, 1, 0, 1};
   Tape<double> tape;
   const Var<double> y = emb(tape, idx);
   BOOST_TEST_REQUIRE((y.shape() == Shape{5, 3}));
   for (std::size_t n = 0; n < idx.size(); ++n)
     for (std::size_t d = 0; d < 3; ++d)
-      BOOST_TEST(y.value()(n, d) == emb.weight.value(std::size_t(idx[n]), d));
+      BOOST_TEST(y.value()(n, d) == emb.weight().value(std::size_t(idx[n]), d));
 
   Tensor<double> r = Tensor<double>::from_shape({5, 3});
   for (std::size_t k = 0; k < r.size(); ++k) r.data()[k] = double(k + 1);
   tape.backward(y, r);
-  const Tensor<double>& g = emb.weight.grad;
+  const Tensor<double>& g = emb.weight().grad;
   for (std::size_t d = 0; d < 3; ++d) {
     BOOST_TEST(g(1, d) == r(0, d) + r(2, d) + r(4, d));  // three lookups of row 1
     BOOST_TEST(g(3, d) == r(1, d));
@@ -400,7 +402,7 @@ BOOST_AUTO_TEST_CASE(embedding_gradients_match_central_differences) {
       [&](Tape<double>& t) {
         return softmax_cross_entropy(head(emb(t, idx)), Indices{0, 1, 2, 0, 1});
       },
-      emb, {{"head.weight", &head.weight}, {"head.bias", head.bias}});
+      emb, {{"head.weight", &head.weight()}, {"head.bias", &head.bias()}});
 }
 
 // ---- Conv1d ----
@@ -443,18 +445,18 @@ BOOST_AUTO_TEST_CASE(conv1d_matches_a_direct_loop_for_each_stride) {
     Tape<double> tape;
     const Var<double> y = conv(tape.constant(x));
     const Tensor<double> expected =
-        reference_conv1d(x, conv.weight.value, &conv.bias->value, stride);
+        reference_conv1d(x, conv.weight().value, &conv.bias().value, stride);
     BOOST_TEST_REQUIRE((y.shape() == expected.shape()), "stride " << stride);
     BOOST_TEST(xt::allclose(y.value(), expected, 1e-14, 1e-14), "stride " << stride);
   }
   nn::Conv1d<double> no_bias(3, 2, 2, rng, 1, false);
-  BOOST_TEST(no_bias.bias == nullptr);
+  BOOST_TEST(!no_bias.has_bias());
   BOOST_TEST(names_of(no_bias) == std::vector<std::string>{"weight"},
              boost::test_tools::per_element());
   const Tensor<double> x = random_tensor({1, 3, 4}, gen);
   Tape<double> tape;
   BOOST_TEST(xt::allclose(no_bias(tape.constant(x)).value(),
-                          reference_conv1d(x, no_bias.weight.value, nullptr, 1), 1e-14, 1e-14));
+                          reference_conv1d(x, no_bias.weight().value, nullptr, 1), 1e-14, 1e-14));
 }
 
 BOOST_AUTO_TEST_CASE(conv1d_gradients_match_central_differences) {
@@ -576,6 +578,75 @@ BOOST_AUTO_TEST_CASE(recurrent_layers_reject_bad_sizes_and_state_counts) {
   BOOST_TEST(contains(three_msg, "3 initial states given for 2 layers"), three_msg);
   const std::string empty_msg = error_message([&] { rnn({}); });
   BOOST_TEST(contains(empty_msg, "the input sequence is empty"), empty_msg);
+}
+
+// Weights and biases are reached the same way in every layer; a missing bias is an Error that
+// names the layer, never a null pointer.
+BOOST_AUTO_TEST_CASE(every_layer_reaches_its_weights_and_biases_through_accessors) {
+  nn::Rng rng(5);
+  nn::Linear<double> fc(3, 2, rng);
+  BOOST_TEST(fc.has_bias());
+  BOOST_TEST(&fc.weight() == fc.named_parameters()[0].second);
+  BOOST_TEST(&fc.bias() == fc.named_parameters()[1].second);
+  const nn::Linear<double>& const_fc = fc;
+  BOOST_TEST(&const_fc.bias() == &fc.bias());
+
+  nn::Linear<double> no_bias(3, 2, rng, false);
+  BOOST_TEST(testsupport::error_of([&] { no_bias.bias(); }) ==
+             "Linear(3 -> 2) has no bias (it was built with bias = false); check has_bias() first");
+  nn::Conv1d<double> conv(2, 4, 3, rng, 1, false);
+  BOOST_TEST(testsupport::error_of([&] { conv.bias(); }) ==
+             "Conv1d(2 -> 4, kernel 3) has no bias (it was built with bias = false); check "
+             "has_bias() first");
+  nn::GRUCell<double> cell(2, 3, rng, false);
+  BOOST_TEST(!cell.has_bias());
+  BOOST_TEST((cell.weight_ih().value.shape() == Shape{9, 2}));
+  BOOST_TEST((cell.weight_hh().value.shape() == Shape{9, 3}));
+  BOOST_TEST(testsupport::error_of([&] { cell.bias_hh(); }) ==
+             "recurrent cell (input 2, hidden 3) has no bias (it was built with bias = false); "
+             "check has_bias() first");
+  nn::LSTM<double> lstm(2, 3, 2, rng);
+  BOOST_TEST(&lstm.layer(1).bias_hh() == lstm.named_parameters()[7].second);
+  nn::Embedding<double> emb(4, 2, rng);
+  BOOST_TEST(&emb.weight() == emb.parameters()[0]);
+}
+
+// Without a generator, layers draw from the thread's default one: manual_seed(s) makes them
+// what the same layers built from nn::Rng(s) are.
+BOOST_AUTO_TEST_CASE(layers_built_without_a_generator_draw_from_the_default_one) {
+  nn::manual_seed(11);
+  nn::Linear<double> a(4, 3);
+  nn::LSTM<double> lstm_a(3, 2, 2);
+  nn::Conv1d<double> conv_a(2, 2, 3);
+  nn::Embedding<double> emb_a(5, 2);
+  nn::RNNCell<double> cell_a(2, 2);
+  nn::Rng rng(11);
+  nn::Linear<double> b(4, 3, rng);
+  nn::LSTM<double> lstm_b(3, 2, 2, rng);
+  nn::Conv1d<double> conv_b(2, 2, 3, rng);
+  nn::Embedding<double> emb_b(5, 2, rng);
+  nn::RNNCell<double> cell_b(2, 2, rng);
+  BOOST_TEST((a.state_dict() == b.state_dict()));
+  BOOST_TEST((lstm_a.state_dict() == lstm_b.state_dict()));
+  BOOST_TEST((conv_a.state_dict() == conv_b.state_dict()));
+  BOOST_TEST((emb_a.state_dict() == emb_b.state_dict()));
+  BOOST_TEST((cell_a.state_dict() == cell_b.state_dict()));
+  // The next layer continues the sequence: not the same weights again.
+  nn::Linear<double> c(4, 3);
+  BOOST_TEST(!(c.state_dict() == a.state_dict()));
+  nn::manual_seed(11);
+  nn::Linear<double> again(4, 3);
+  BOOST_TEST((again.state_dict() == a.state_dict()));
+
+  // Another thread starts from kDefaultSeed, whatever this thread seeded.
+  nn::StateDict<double> from_thread;
+  std::thread([&] {
+    nn::Linear<double> t(4, 3);
+    from_thread = t.state_dict();
+  }).join();
+  nn::Rng default_seeded(nn::kDefaultSeed);
+  nn::Linear<double> expected(4, 3, default_seeded);
+  BOOST_TEST((from_thread == expected.state_dict()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

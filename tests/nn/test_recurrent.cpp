@@ -279,9 +279,9 @@ BOOST_AUTO_TEST_CASE(rnn_step_matches_its_formula) {
   const auto out = rnn({tape.constant(x)}, {tape.constant(h)});
   for (std::size_t b = 0; b < kBatch; ++b)
     for (std::size_t j = 0; j < kHidden; ++j) {
-      double a = cell.bias_ih->value(j) + cell.bias_hh->value(j);
-      for (std::size_t i = 0; i < kInput; ++i) a += x(b, i) * cell.weight_ih.value(j, i);
-      for (std::size_t i = 0; i < kHidden; ++i) a += h(b, i) * cell.weight_hh.value(j, i);
+      double a = cell.bias_ih().value(j) + cell.bias_hh().value(j);
+      for (std::size_t i = 0; i < kInput; ++i) a += x(b, i) * cell.weight_ih().value(j, i);
+      for (std::size_t i = 0; i < kHidden; ++i) a += h(b, i) * cell.weight_hh().value(j, i);
       BOOST_TEST(out.outputs[0].value()(b, j) == std::tanh(a), boost::test_tools::tolerance(1e-13));
     }
 }
@@ -343,14 +343,14 @@ BOOST_AUTO_TEST_CASE(a_cleared_tape_replays_the_sequence_and_grads_accumulate) {
     return last;
   };
   const Tensor<double> first = run();
-  const Tensor<double> g1 = rnn.layer(0).weight_hh.grad;
+  const Tensor<double> g1 = rnn.layer(0).weight_hh().grad;
   const Tensor<double> second = run();
   BOOST_TEST((first == second));
   // Parameters accumulate across backward passes until zero_grad().
-  BOOST_TEST(xt::allclose(rnn.layer(0).weight_hh.grad, 2.0 * g1, 1e-14, 1e-14));
+  BOOST_TEST(xt::allclose(rnn.layer(0).weight_hh().grad, 2.0 * g1, 1e-14, 1e-14));
   rnn.zero_grad();
   run();
-  BOOST_TEST(xt::allclose(rnn.layer(0).weight_hh.grad, g1, 1e-14, 1e-14));
+  BOOST_TEST(xt::allclose(rnn.layer(0).weight_hh().grad, g1, 1e-14, 1e-14));
 }
 
 // A stack run from its first layer's input projections, computed for the whole sequence in one
@@ -578,10 +578,10 @@ BOOST_AUTO_TEST_CASE(forget_bias_starts_the_forget_gate_open_and_is_for_lstms_on
     for (std::size_t k = 0; k < 4 * hidden; ++k) {
       const bool forget = k >= hidden && k < 2 * hidden;
       if (forget) {
-        BOOST_TEST(cell.bias_ih->value(k) == 1.0);
-        BOOST_TEST(cell.bias_hh->value(k) == 0.0);
+        BOOST_TEST(cell.bias_ih().value(k) == 1.0);
+        BOOST_TEST(cell.bias_hh().value(k) == 0.0);
       } else {
-        BOOST_TEST(cell.bias_ih->value(k) != 1.0);
+        BOOST_TEST(cell.bias_ih().value(k) != 1.0);
       }
     }
   }

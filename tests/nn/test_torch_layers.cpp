@@ -121,8 +121,12 @@ template <class T>
 void load_weights(nn::Module<T>& m, const json& weights, bool recurrent, const std::string& label) {
   std::set<std::string> unused;
   for (const auto& item : weights.items()) unused.insert(item.key());
+  // The module's own PyTorch names (Module::set_pytorch_name) agree with the mapping above.
+  const auto torch_named = m.named_parameters(nn::ParameterNames::pytorch);
+  std::size_t index = 0;
   for (auto& [name, p] : m.named_parameters()) {
     const std::string key = recurrent ? torch_recurrent_name(name) : name;
+    BOOST_TEST(torch_named.at(index++).first == key, label << ": " << name);
     BOOST_TEST_REQUIRE(weights.contains(key),
                        label << ": PyTorch has no " << key << " for " << name);
     const Tensor<T> w = to_tensor<T>(weights.at(key));
@@ -247,8 +251,8 @@ void run_conv1d(const json& c, double tol) {
   expect_match(label + " output", mismatch(y.value(), c.at("outputs").at("output"), tol));
   tape.backward(sum(y * tape.constant(to_tensor<T>(c.at("r").at("output")))));
   const json& grads = c.at("grads");
-  expect_match(label + " d/dweight", mismatch(conv.weight.grad, grads.at("weight"), tol));
-  expect_match(label + " d/dbias", mismatch(conv.bias->grad, grads.at("bias"), tol));
+  expect_match(label + " d/dweight", mismatch(conv.weight().grad, grads.at("weight"), tol));
+  expect_match(label + " d/dbias", mismatch(conv.bias().grad, grads.at("bias"), tol));
   expect_match(label + " d/dinput", mismatch(x.grad(), grads.at("input"), tol));
 }
 
@@ -354,15 +358,15 @@ BOOST_AUTO_TEST_CASE(lstm_gate_blocks_are_i_f_g_o) {
   const std::size_t H = 2;
   nn::Rng rng(0);
   nn::LSTMCell<double> cell(1, H, rng);
-  cell.weight_ih.value = ramp({4 * H, 1}, 0.3, 0.17);
-  cell.weight_hh.value = ramp({4 * H, H}, -0.2, 0.09);
-  cell.bias_ih->value = ramp({4 * H}, 0.5, -0.13);
-  cell.bias_hh->value = ramp({4 * H}, -0.1, 0.07);
+  cell.weight_ih().value = ramp({4 * H, 1}, 0.3, 0.17);
+  cell.weight_hh().value = ramp({4 * H, H}, -0.2, 0.09);
+  cell.bias_ih().value = ramp({4 * H}, 0.5, -0.13);
+  cell.bias_hh().value = ramp({4 * H}, -0.1, 0.07);
   const Tensor<double> x = full<double>({1, 1}, 0.8), h = {{0.4, -0.6}}, c = {{0.7, -0.3}};
   Tape<double> tape;
   const nn::LSTMState<double> s = cell(tape.constant(x), {tape.constant(h), tape.constant(c)});
-  const std::vector<double> a = gate_sum(x, h, cell.weight_ih.value, cell.weight_hh.value,
-                                         cell.bias_ih->value, cell.bias_hh->value);
+  const std::vector<double> a = gate_sum(x, h, cell.weight_ih().value, cell.weight_hh().value,
+                                         cell.bias_ih().value, cell.bias_hh().value);
   for (std::size_t j = 0; j < H; ++j) {
     const double i = sigmoid(a[j]), f = sigmoid(a[H + j]), g = std::tanh(a[2 * H + j]);
     const double o = sigmoid(a[3 * H + j]);
@@ -382,21 +386,21 @@ BOOST_AUTO_TEST_CASE(gru_reset_gate_multiplies_the_whole_hidden_candidate_includ
   const std::size_t H = 2;
   nn::Rng rng(0);
   nn::GRUCell<double> cell(1, H, rng);
-  cell.weight_ih.value = ramp({3 * H, 1}, 0.4, 0.21);
-  cell.weight_hh.value = ramp({3 * H, H}, 0.3, -0.11);
-  cell.bias_ih->value = ramp({3 * H}, -0.2, 0.15);
-  cell.bias_hh->value = ramp({3 * H}, 0.6, -0.19);  // b_hn far from 0: r * b_hn != b_hn
+  cell.weight_ih().value = ramp({3 * H, 1}, 0.4, 0.21);
+  cell.weight_hh().value = ramp({3 * H, H}, 0.3, -0.11);
+  cell.bias_ih().value = ramp({3 * H}, -0.2, 0.15);
+  cell.bias_hh().value = ramp({3 * H}, 0.6, -0.19);  // b_hn far from 0: r * b_hn != b_hn
   const Tensor<double> x = full<double>({1, 1}, -0.5), h = {{0.9, -0.4}};
   Tape<double> tape;
   const Var<double> h1 = cell(tape.constant(x), tape.constant(h));
-  const Tensor<double>& b_ih = cell.bias_ih->value;
-  const Tensor<double>& b_hh = cell.bias_hh->value;
+  const Tensor<double>& b_ih = cell.bias_ih().value;
+  const Tensor<double>& b_hh = cell.bias_hh().value;
   const Tensor<double> zero_bias = nn::zeros<double>({3 * H});
   // The input and hidden contributions apart, without biases, so each can be placed.
-  const std::vector<double> wi = gate_sum(x, nn::zeros<double>({1, H}), cell.weight_ih.value,
-                                          cell.weight_hh.value, zero_bias, zero_bias);
-  const std::vector<double> wh = gate_sum(nn::zeros<double>({1, 1}), h, cell.weight_ih.value,
-                                          cell.weight_hh.value, zero_bias, zero_bias);
+  const std::vector<double> wi = gate_sum(x, nn::zeros<double>({1, H}), cell.weight_ih().value,
+                                          cell.weight_hh().value, zero_bias, zero_bias);
+  const std::vector<double> wh = gate_sum(nn::zeros<double>({1, 1}), h, cell.weight_ih().value,
+                                          cell.weight_hh().value, zero_bias, zero_bias);
   for (std::size_t j = 0; j < H; ++j) {
     const double r = sigmoid(wi[j] + b_ih(j) + wh[j] + b_hh(j));
     const double z = sigmoid(wi[H + j] + b_ih(H + j) + wh[H + j] + b_hh(H + j));

@@ -151,7 +151,7 @@ class CharLM : public nn::Module<T> {
     const bool projected = fold || dropping;
     std::vector<Var<T>> xs;
     if (fold) {
-      const Var<T> table = first_layer_projection(tape.param(embedding->weight));
+      const Var<T> table = first_layer_projection(tape.param(embedding->weight()));
       for (const Indices& s : steps) xs.push_back(gather_rows(table, s));
     } else if (dropping) {
       Indices symbols;

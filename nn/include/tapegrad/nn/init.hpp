@@ -75,6 +75,24 @@ class Rng {
   bool has_spare_ = false;
 };
 
+/// The seed the default generator starts from, in every thread (the bits of "tapegrad").
+inline constexpr std::uint64_t kDefaultSeed = 0x7461706567726164ull;
+
+/// The generator layers draw their initial weights from when they are built without one
+/// (`nn::Linear<float> fc(4, 3);`), like PyTorch's global generator. It is thread_local: each
+/// thread has its own, starting from kDefaultSeed, so a thread's layers do not depend on what
+/// other threads build at the same time, and building layers needs no lock. The weights a layer
+/// gets therefore depend on how many numbers the thread drew before (the layers built before it
+/// since the last manual_seed): pass an Rng of your own for weights that depend on nothing else.
+inline Rng& default_generator() {
+  thread_local Rng rng(kDefaultSeed);
+  return rng;
+}
+
+/// Restarts the calling thread's default generator from `seed` (torch.manual_seed): the layers
+/// built after it without a generator get the same weights in every run.
+inline void manual_seed(std::uint64_t seed) { default_generator() = Rng(seed); }
+
 /// fan_in and fan_out of a weight as PyTorch counts them: [out, in, k...] -> (in*k, out*k).
 inline std::pair<double, double> fans(const Shape& shape) {
   if (shape.size() < 2)

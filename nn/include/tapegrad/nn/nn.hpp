@@ -11,3 +11,4 @@
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/nn/read_file.hpp"
 #include "tapegrad/nn/recurrent.hpp"
+#include "tapegrad/nn/state_dict.hpp"

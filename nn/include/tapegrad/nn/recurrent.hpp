@@ -69,7 +69,8 @@ inline void check_batch(const char* layer, const Shape& x, std::size_t features)
 }
 }  // namespace detail
 
-/// The weights every recurrent cell has: input-to-hidden and hidden-to-hidden, gates stacked.
+/// The weights every recurrent cell has: input-to-hidden and hidden-to-hidden, gates stacked,
+/// named as in PyTorch's cells (weight_ih, weight_hh, bias_ih, bias_hh).
 template <class T>
 class RecurrentWeights : public Module<T> {
  public:
@@ -77,26 +78,36 @@ class RecurrentWeights : public Module<T> {
                    RecurrentInit init)
       : input_size(input),
         hidden_size(hidden),
-        weight_ih(this->register_parameter("weight_ih", weights(init, gates, hidden, input, rng))),
-        weight_hh(this->register_parameter("weight_hh", weights(init, gates, hidden, hidden, rng))),
-        bias_ih(bias ? &this->register_parameter("bias_ih", biases(init, gates, hidden, rng))
-                     : nullptr),
-        bias_hh(bias ? &this->register_parameter("bias_hh", biases(init, gates, hidden, rng))
-                     : nullptr) {}
+        weight_ih_(this->register_parameter("weight_ih", weights(init, gates, hidden, input, rng))),
+        weight_hh_(
+            this->register_parameter("weight_hh", weights(init, gates, hidden, hidden, rng))),
+        bias_ih_(bias ? &this->register_parameter("bias_ih", biases(init, gates, hidden, rng))
+                      : nullptr),
+        bias_hh_(bias ? &this->register_parameter("bias_hh", biases(init, gates, hidden, rng))
+                      : nullptr) {}
 
   const std::size_t input_size, hidden_size;
-  Parameter<T>& weight_ih;
-  Parameter<T>& weight_hh;
-  Parameter<T>* const bias_ih;
-  Parameter<T>* const bias_hh;
+
+  /// W_ih [gates * hidden, input]
+  Parameter<T>& weight_ih() { return weight_ih_; }
+  const Parameter<T>& weight_ih() const { return weight_ih_; }
+  /// W_hh [gates * hidden, hidden]
+  Parameter<T>& weight_hh() { return weight_hh_; }
+  const Parameter<T>& weight_hh() const { return weight_hh_; }
+  /// b_ih and b_hh [gates * hidden]; an Error naming the cell if it has no biases.
+  Parameter<T>& bias_ih() { return detail::bias_or_throw(bias_ih_, describe()); }
+  const Parameter<T>& bias_ih() const { return detail::bias_or_throw(bias_ih_, describe()); }
+  Parameter<T>& bias_hh() { return detail::bias_or_throw(bias_hh_, describe()); }
+  const Parameter<T>& bias_hh() const { return detail::bias_or_throw(bias_hh_, describe()); }
+  bool has_bias() const { return bias_ih_ != nullptr; }
 
   /// x W_ih^T + b_ih for x [n, input]: the part of every gate that does not depend on the state.
   /// Any n rows at once -- one time step's batch, a whole sequence, or every row of an embedding
   /// table (an embedding followed by this projection is a lookup in the projected table).
   Var<T> input_part(const Var<T>& x) const {
     Tape<T>& t = x.tape();
-    return bias_ih ? linear(x, t.param(weight_ih), t.param(*bias_ih))
-                   : linear(x, t.param(weight_ih));
+    return bias_ih_ ? linear(x, t.param(weight_ih_), t.param(*bias_ih_))
+                    : linear(x, t.param(weight_ih_));
   }
 
  protected:
@@ -127,31 +138,41 @@ class RecurrentWeights : public Module<T> {
   }
   Var<T> hidden_part(const Var<T>& h) const {
     Tape<T>& t = h.tape();
-    return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh))
-                   : linear(h, t.param(weight_hh));
+    return bias_hh_ ? linear(h, t.param(weight_hh_), t.param(*bias_hh_))
+                    : linear(h, t.param(weight_hh_));
   }
   // input_part(x) + hidden_part(h) as one op (linear_pair): the gates are written once.
   Var<T> both_parts(const Var<T>& x, const Var<T>& h) const {
     Tape<T>& t = h.tape();
-    return bias_ih ? linear_pair(x, t.param(weight_ih), h, t.param(weight_hh), t.param(*bias_ih),
-                                 t.param(*bias_hh))
-                   : linear_pair(x, t.param(weight_ih), h, t.param(weight_hh));
+    return bias_ih_ ? linear_pair(x, t.param(weight_ih_), h, t.param(weight_hh_),
+                                  t.param(*bias_ih_), t.param(*bias_hh_))
+                    : linear_pair(x, t.param(weight_ih_), h, t.param(weight_hh_));
   }
   // x_proj + hidden_part(h) as one op: the hidden GEMM adds onto the input part (linear's
   // addend), which saves a node and a pass over the gates at every step.
   Var<T> hidden_part_plus(const Var<T>& h, const Var<T>& x_proj) const {
     check_projection(x_proj, h);
     Tape<T>& t = h.tape();
-    return bias_hh ? linear(h, t.param(weight_hh), t.param(*bias_hh), x_proj)
-                   : x_proj + linear(h, t.param(weight_hh));
+    return bias_hh_ ? linear(h, t.param(weight_hh_), t.param(*bias_hh_), x_proj)
+                    : x_proj + linear(h, t.param(weight_hh_));
   }
   void check_projection(const Var<T>& x_proj, const Var<T>& h) const {
-    const std::size_t width = weight_ih.value.shape()[0];
+    const std::size_t width = weight_ih_.value.shape()[0];
     if (x_proj.dim() != 2 || x_proj.shape()[1] != width || x_proj.shape()[0] != h.shape()[0])
       throw Error("recurrent cell: expected an input projection of shape [" +
                   std::to_string(h.shape()[0]) + ", " + std::to_string(width) + "], got " +
                   shape_str(x_proj.shape()));
   }
+
+ private:
+  std::string describe() const {
+    return "recurrent cell (input " + std::to_string(input_size) + ", hidden " +
+           std::to_string(hidden_size) + ")";
+  }
+  Parameter<T>& weight_ih_;
+  Parameter<T>& weight_hh_;
+  Parameter<T>* const bias_ih_;
+  Parameter<T>* const bias_hh_;
 };
 
 /// h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
@@ -162,6 +183,10 @@ class RNNCell : public RecurrentWeights<T> {
   RNNCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true,
           RecurrentInit init = RecurrentInit::xavier)
       : RecurrentWeights<T>(input, hidden, 1, rng, bias, init) {}
+  /// The same, drawing from default_generator().
+  RNNCell(std::size_t input, std::size_t hidden, bool bias = true,
+          RecurrentInit init = RecurrentInit::xavier)
+      : RNNCell(input, hidden, default_generator(), bias, init) {}
   /// x [batch, input], h [batch, hidden] -> h' [batch, hidden]
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("RNNCell", x.shape(), this->input_size);
@@ -188,14 +213,18 @@ class LSTMCell : public RecurrentWeights<T> {
   LSTMCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true,
            RecurrentInit init = RecurrentInit::xavier)
       : RecurrentWeights<T>(input, hidden, 4, rng, bias, init) {}
+  /// The same, drawing from default_generator().
+  LSTMCell(std::size_t input, std::size_t hidden, bool bias = true,
+           RecurrentInit init = RecurrentInit::xavier)
+      : LSTMCell(input, hidden, default_generator(), bias, init) {}
   /// Sets the forget gate's bias block ([hidden, 2 hidden) of bias_ih) to `value` and that of
   /// bias_hh to 0, so the gate starts at sigmoid(value) whatever the init drew.
   void set_forget_bias(double value) {
-    if (!this->bias_ih) throw Error("LSTMCell: a forget-gate bias needs a layer with biases");
+    if (!this->has_bias()) throw Error("LSTMCell: a forget-gate bias needs a layer with biases");
     const std::size_t H = this->hidden_size;
     for (std::size_t k = H; k < 2 * H; ++k) {
-      this->bias_ih->value(k) = T(value);
-      this->bias_hh->value(k) = T(0);
+      this->bias_ih().value(k) = T(value);
+      this->bias_hh().value(k) = T(0);
     }
   }
   State operator()(const Var<T>& x, const State& s) const {
@@ -232,6 +261,10 @@ class GRUCell : public RecurrentWeights<T> {
   GRUCell(std::size_t input, std::size_t hidden, Rng& rng, bool bias = true,
           RecurrentInit init = RecurrentInit::xavier)
       : RecurrentWeights<T>(input, hidden, 3, rng, bias, init) {}
+  /// The same, drawing from default_generator().
+  GRUCell(std::size_t input, std::size_t hidden, bool bias = true,
+          RecurrentInit init = RecurrentInit::xavier)
+      : GRUCell(input, hidden, default_generator(), bias, init) {}
   Var<T> operator()(const Var<T>& x, const Var<T>& h) const {
     detail::check_batch("GRUCell", x.shape(), this->input_size);
     return step(this->input_part(x), h);
@@ -336,7 +369,9 @@ LSTMState<T> hold_ended(const Padding<T>& p, const LSTMState<T>& next, const LST
 /// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states
 /// (through dropout while training, when RecurrentOptions::dropout > 0). The nodes of step t
 /// (from 1) in layer l (from 0) are recorded in Tape::scope "t=<t>/layer<l>".
-/// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order.
+/// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order; their
+/// PyTorch names (torch.nn.RNN/LSTM/GRU, see Module::set_pytorch_name) are "weight_ih_l0",
+/// "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l1", ...
 template <class T, template <class> class CellT>
 class Stacked : public Module<T> {
  public:
@@ -362,7 +397,12 @@ class Stacked : public Module<T> {
     for (std::size_t l = 0; l < layers; ++l) {
       cells_.push_back(
           std::make_unique<Cell>(l == 0 ? input : hidden, hidden, rng, options.bias, options.init));
-      this->register_module("layer" + std::to_string(l), *cells_.back());
+      const std::string layer = "layer" + std::to_string(l);
+      this->register_module(layer, *cells_.back());
+      // PyTorch's RNN/LSTM/GRU hold every layer's weights themselves: weight_ih_l0, ...
+      for (const char* name : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"})
+        if (options.bias || name[0] == 'w')
+          this->set_pytorch_name(layer + "." + name, name + ("_l" + std::to_string(l)));
     }
     if (options.forget_bias != 0) {
       if constexpr (std::is_same_v<Cell, LSTMCell<T>>) {
@@ -392,6 +432,10 @@ class Stacked : public Module<T> {
   }
   Stacked(std::size_t input, std::size_t hidden, std::size_t layers, Rng& rng, bool bias)
       : Stacked(input, hidden, layers, rng, RecurrentOptions{bias}) {}
+  /// The same, drawing the weights (and the dropout generator's seed) from default_generator().
+  Stacked(std::size_t input, std::size_t hidden, std::size_t layers,
+          const RecurrentOptions& options = {})
+      : Stacked(input, hidden, layers, default_generator(), options) {}
 
   /// xs: one [batch, input] Var per time step. initial: one state per layer, or empty for zeros.
   Output operator()(const std::vector<Var<T>>& xs, std::vector<State> initial = {}) const {
@@ -489,10 +533,8 @@ class Stacked : public Module<T> {
   // does not depend on that.
   SequenceOutput run_sequence(const Var<T>& x, std::vector<State> initial,
                               const std::vector<std::size_t>& lengths, bool projected) const {
-    const std::size_t gates = gate_count(std::is_same_v<Cell, LSTMCell<T>>  ? CellType::lstm
-                                         : std::is_same_v<Cell, GRUCell<T>> ? CellType::gru
-                                                                            : CellType::rnn);
-    const std::size_t width = projected ? gates * hidden_size : input_size;
+    // A projection is as wide as the first layer's stacked gates (weight_ih's rows).
+    const std::size_t width = projected ? cells_[0]->weight_ih().value.shape()[0] : input_size;
     const Shape& s = x.shape();
     if (s.size() != 3 || s[0] == 0 || s[1] == 0 || s[2] != width)
       throw Error(std::string("recurrent layer: expected ") +
