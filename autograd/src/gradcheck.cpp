@@ -33,6 +33,19 @@ std::vector<std::size_t> unravel(std::size_t flat, const Shape& shape) {
   return idx;
 }
 
+// A random direction of unit length: normal draws, normalised (the same distribution in every
+// direction, so no axis of an input is favoured).
+void unit_direction(std::mt19937_64& rng, double* d, std::size_t n) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  double norm = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    d[i] = normal(rng);
+    norm += d[i] * d[i];
+  }
+  norm = std::sqrt(norm);
+  for (std::size_t i = 0; i < n; ++i) d[i] /= norm;
+}
+
 // Keeps the worst comparison: the largest error measured against its own tolerance.
 struct Worst {
   double badness = -1;
@@ -120,15 +133,9 @@ class LocalChecker final : public detail::OpChecker {
       const Tensor<double>& x = *base[j];
       for (std::size_t r = 0; r < directions; ++r) {
         Tensor<double> d = Tensor<double>::from_shape(x.shape());
-        double norm = 0;
-        for (double& v : d) {
-          v = normal_(rng_);
-          norm += v * v;
-        }
-        norm = std::sqrt(norm);
+        unit_direction(rng_, d.data(), d.size());
         double analytic = 0;
-        for (std::size_t i = 0; i < d.size(); ++i)
-          analytic += grads[j].data()[i] * (d.data()[i] /= norm);
+        for (std::size_t i = 0; i < d.size(); ++i) analytic += grads[j].data()[i] * d.data()[i];
         Tensor<double> moved = x + o_.eps * d;
         const double plus = projected(j, moved, u);
         moved = x - o_.eps * d;
@@ -163,7 +170,6 @@ class LocalChecker final : public detail::OpChecker {
   GradcheckOptions o_;
   std::mt19937_64 rng_;
   std::uniform_real_distribution<double> uniform_{-1.0, 1.0};
-  std::normal_distribution<double> normal_{0.0, 1.0};
   OpCheckResult& result_;
   Tape<double> scratch_;
 };
@@ -206,7 +212,6 @@ GradcheckResult gradcheck(const std::function<Var<double>(Tape<double>&)>& f,
   if (!(o.eps > 0)) throw Error("gradcheck: eps must be positive, got " + std::to_string(o.eps));
   std::mt19937_64 rng(o.seed);
   std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  std::normal_distribution<double> normal(0.0, 1.0);
 
   // Analytic gradients from one backward pass.
   for (Parameter<double>* p : inputs) {
@@ -248,14 +253,9 @@ GradcheckResult gradcheck(const std::function<Var<double>(Tape<double>&)>& f,
       const Tensor<double> saved = p.value;
       std::vector<double> d(n);
       for (std::size_t j = 0; j < o.directions; ++j) {
-        double norm = 0;
-        for (double& v : d) {
-          v = normal(rng);
-          norm += v * v;
-        }
-        norm = std::sqrt(norm);
+        unit_direction(rng, d.data(), n);
         double a = 0;
-        for (std::size_t i = 0; i < n; ++i) a += analytic[k].data()[i] * (d[i] /= norm);
+        for (std::size_t i = 0; i < n; ++i) a += analytic[k].data()[i] * d[i];
         for (std::size_t i = 0; i < n; ++i) x[i] = saved.data()[i] + o.eps * d[i];
         const double plus = projected_loss(f, tape, r);
         for (std::size_t i = 0; i < n; ++i) x[i] = saved.data()[i] - o.eps * d[i];
