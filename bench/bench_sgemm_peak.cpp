@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -44,6 +45,10 @@ int main(int argc, char** argv) {
   std::vector<int> sizes;
   double seconds = 1.0;
   CLI::App app{"Single-thread cblas_sgemm GFLOP/s on square n x n matrices (2 n^3 per call)."};
+  const std::string prog = argc > 0 ? argv[0] : "bench_sgemm_peak";
+  app.failure_message([prog](const CLI::App*, const CLI::Error& e) {  // one line, as args.hpp
+    return prog + ": " + e.what() + " (usage: " + prog + " [N ...] [--seconds S])\n";
+  });
   app.add_option("N", sizes, "matrix sizes (default 512 1024 2048)")->check(CLI::Range(16, 8192));
   app.add_option("--seconds", seconds, "time each size for at least this long")
       ->type_name("S")
@@ -51,7 +56,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {  // --help exits 0; a usage error 2, as bench/args.hpp's
+  } catch (const CLI::ParseError& e) {  // --help exits 0, a usage error 2 (as bench/args.hpp)
     app.exit(e);
     return e.get_exit_code() == 0 ? 0 : 2;
   }
