@@ -100,11 +100,12 @@ inline double softmax_xent(float* logits, std::size_t N, std::size_t V, const fl
 }
 
 /// dst [cols, rows] = src [rows, cols]^T, in 32 x 32 tiles so both sides stay in cache.
-/// The ceilings keep W_hh in both layouts and re-transpose it after each update (H x 4H floats,
-/// well under 1% of a step): the per-step forward GEMM h_{t-1} W_hh^T then reads W_hh^T without
-/// a transpose flag, which OpenBLAS runs 5-15% faster at [32, 512] x [512, 512] and
-/// [64, 1024] x [1024, 1024] (its packing of a transposed B operand is slower), while backward's
-/// dh_{t-1} += dpre_t W_hh reads W_hh itself, also without a flag.
+/// bench_rnn_ceiling keeps W_hh in both layouts and re-transposes it after each update (H x H
+/// floats): its per-step forward GEMM h_{t-1} W_hh^T then reads W_hh^T without a transpose flag,
+/// which OpenBLAS ran 10% faster at [32, 512] x [512, 512] (219 against 240 us on a quiet core;
+/// its packing of a transposed right operand is slower), while backward's dh_{t-1} += dpre_t W_hh
+/// reads W_hh itself, also without a flag. (The LSTM's [32, 512] x [512, 2048] gained nothing
+/// from it, see bench_lstm_ceiling.)
 inline void transpose(const float* src, std::size_t rows, std::size_t cols, float* dst) {
   constexpr std::size_t kTile = 32;
   for (std::size_t r0 = 0; r0 < rows; r0 += kTile)
