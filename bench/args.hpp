@@ -1,5 +1,5 @@
 #pragma once
-// The command line of the bench_rnn_* / bench_lstm_* programs, one parser for all six:
+// The command line of the bench_rnn_* / bench_lstm_* programs, one parser for all of them:
 //
 //   PROGRAM H B T V [--steps N] [--seconds S]
 //

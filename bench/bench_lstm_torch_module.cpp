@@ -1,7 +1,7 @@
 // The LSTM variant of the workload of workload.hpp with libtorch's modules: torch::nn::LSTM
 // (one layer) over the whole [T, B, V] one-hot sequence, torch::nn::Linear on all T*B hidden states
 // at once, cross_entropy, torch::optim::SGD. Weights copied in from the shared hashed init. One
-// thread.
+// thread unless OMP_NUM_THREADS says more (bench::threads_from_env).
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -21,7 +21,7 @@ void load(torch::Tensor p, std::uint64_t id, std::size_t rows, std::size_t cols,
 }
 
 int run(const bench::Args& a) {
-  torch::set_num_threads(1);
+  torch::set_num_threads(bench::threads_from_env());
   const std::int64_t B = std::int64_t(a.B), T = std::int64_t(a.T), V = std::int64_t(a.V);
   constexpr std::size_t G = 4;  // gate blocks in the stacked weights: i, f, g, o
   torch::nn::LSTM rnn(

@@ -1,6 +1,7 @@
 // The workload of workload.hpp in libtorch, written as an explicit loop over time steps with
 // autograd (addmm, tanh, cross_entropy): the same ops, in the same order, as bench_rnn_tapegrad.
-// One intra-op thread; the SGD update runs under NoGradGuard.
+// One intra-op thread unless OMP_NUM_THREADS says more (bench::threads_from_env); the SGD update
+// runs under NoGradGuard.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -21,7 +22,7 @@ torch::Tensor weight(std::uint64_t id, std::size_t rows, std::size_t cols, std::
 }
 
 int run(const bench::Args& a) {
-  torch::set_num_threads(1);
+  torch::set_num_threads(bench::threads_from_env());
   const std::int64_t H = std::int64_t(a.H), B = std::int64_t(a.B), T = std::int64_t(a.T),
                      V = std::int64_t(a.V);
   std::vector<torch::Tensor> params = {

@@ -1,6 +1,7 @@
 // The workload of workload.hpp with libtorch's modules: torch::nn::RNN (tanh, one layer) over
 // the whole [T, B, V] one-hot sequence, torch::nn::Linear on all T*B hidden states at once,
-// cross_entropy, torch::optim::SGD. Weights copied in from the shared hashed init. One thread.
+// cross_entropy, torch::optim::SGD. Weights copied in from the shared hashed init. One thread
+// unless OMP_NUM_THREADS says more (bench::threads_from_env).
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -20,7 +21,7 @@ void load(torch::Tensor p, std::uint64_t id, std::size_t rows, std::size_t cols,
 }
 
 int run(const bench::Args& a) {
-  torch::set_num_threads(1);
+  torch::set_num_threads(bench::threads_from_env());
   const std::int64_t B = std::int64_t(a.B), T = std::int64_t(a.T), V = std::int64_t(a.V);
   constexpr std::size_t G = 1;  // gate blocks in the stacked weights
   torch::nn::RNN rnn(torch::nn::RNNOptions(V, std::int64_t(a.H))

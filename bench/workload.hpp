@@ -78,6 +78,18 @@ inline std::vector<std::int64_t> targets_time_major(const std::vector<std::int64
   return out;
 }
 
+/// The intra-op threads a libtorch program uses: OMP_NUM_THREADS when it is a positive integer
+/// (bench/run.sh sets 1 for the main table and 2 for the two-thread one, where the tapegrad and
+/// ceiling programs get the same count through OPENBLAS_NUM_THREADS), else 1, never libtorch's
+/// default of one thread per core.
+inline int threads_from_env() {
+  const char* text = std::getenv("OMP_NUM_THREADS");
+  if (text == nullptr) return 1;
+  char* end = nullptr;
+  const long n = std::strtol(text, &end, 10);
+  return end != text && *end == '\0' && n >= 1 && n <= 1024 ? int(n) : 1;
+}
+
 /// What the program measures, from its command line (parse_args, args.hpp).
 struct Args {
   std::size_t H = 0, B = 0, T = 0, V = 0;
