@@ -8,7 +8,7 @@
 #   scripts/fuzz.sh --runs 10000000 --time 3600   whichever comes first (the README's long run)
 #   scripts/fuzz.sh --jobs 2             two targets at once (one core each)
 #
-# Targets: checkpoint npy model_dir metadata text csv (see fuzz/README.md). The fuzzer works on a
+# Targets: checkpoint npy npz model_dir metadata text csv (see fuzz/README.md). The fuzzer works on a
 # copy of fuzz/corpus/<target>/ in build-fuzz/corpus/<target>/ (fuzz/corpus is never written);
 # what it finds goes to build-fuzz/artifacts/<target>/<time>/. Exits non-zero if any target
 # found a crash, a sanitizer report, a leak, a timeout or an out-of-memory.
@@ -20,7 +20,7 @@ usage() {
   exit 2
 }
 
-all_targets=(checkpoint npy model_dir metadata text csv)
+all_targets=(checkpoint npy npz model_dir metadata text csv)
 seconds=60 time_given=0 runs="" jobs=1 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -71,13 +71,13 @@ if [ -w /dev/shm ]; then scratch_base=/dev/shm; else scratch_base="${TMPDIR:-/tm
 
 max_len() {
   case "$1" in
-    checkpoint | model_dir) echo 65536 ;;
+    checkpoint | npz | model_dir) echo 65536 ;;
     *) echo 16384 ;;
   esac
 }
 dictionary() {
   case "$1" in
-    model_dir) echo fuzz/dict/checkpoint.dict ;;
+    model_dir | npz) echo fuzz/dict/checkpoint.dict ;;  # the same ZIP and NPY tokens
     *) echo "fuzz/dict/$1.dict" ;;
   esac
 }
