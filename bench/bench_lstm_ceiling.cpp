@@ -49,9 +49,7 @@ class LstmCeiling {
     gWhy_.resize(V_ * H_);
     gby_.resize(V_);
     const std::vector<std::int64_t> chars = bench::make_chars(B_, T_, V_);
-    inputs_.resize(N_);
-    for (std::size_t t = 0; t < T_; ++t)
-      for (std::size_t b = 0; b < B_; ++b) inputs_[t * B_ + b] = chars[b * (T_ + 1) + t];
+    inputs_ = bench::inputs_time_major(chars, B_, T_);
     targets_ = bench::targets_time_major(chars, B_, T_);
     gates_.resize(N_ * G_);
     hs_.resize(N_ * H_);

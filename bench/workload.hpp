@@ -70,6 +70,15 @@ inline std::vector<std::int64_t> inputs_at(const std::vector<std::int64_t>& char
 }
 
 /// Targets of all B*T logits rows in time-major order (row t*B + b predicts c[b][t+1]).
+/// The inputs of make_chars's B streams in time-major order: row t * B + b is stream b's
+/// character t (what a hand-written program gathers for all T steps at once).
+inline std::vector<std::int64_t> inputs_time_major(const std::vector<std::int64_t>& chars,
+                                                   std::size_t B, std::size_t T) {
+  std::vector<std::int64_t> out(B * T);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t b = 0; b < B; ++b) out[t * B + b] = chars[b * (T + 1) + t];
+  return out;
+}
 inline std::vector<std::int64_t> targets_time_major(const std::vector<std::int64_t>& chars,
                                                     std::size_t B, std::size_t T) {
   std::vector<std::int64_t> out(B * T);
