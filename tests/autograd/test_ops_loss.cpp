@@ -250,6 +250,10 @@ BOOST_AUTO_TEST_CASE(softmax_cross_entropy_of_n_d_logits_is_checked_against_its_
       mentions({"softmax_cross_entropy: logits [2, 3, 4] have 6 rows but 2 targets were given"}));
   BOOST_CHECK_EXCEPTION(softmax_cross_entropy(tape.leaf(full<double>({}, 0.0)), Indices{0}), Error,
                         mentions({"softmax_cross_entropy", "[..., C]", "0-D"}));
+  // No classes: an error, also when every target is ignored (the op would divide by zero).
+  BOOST_CHECK_EXCEPTION(
+      softmax_cross_entropy(tape.leaf(Tensor<double>::from_shape({2, 0})), Indices{-100, -100}),
+      Error, mentions({"softmax_cross_entropy: logits [2, 0] have no classes"}));
   BOOST_CHECK_EXCEPTION(
       softmax_cross_entropy(logits, Indices{0, 1, 2, 3, 4, -100}), Error,
       mentions({"softmax_cross_entropy: target 4 at row 4 is out of range for 4 classes (and is "

@@ -20,6 +20,10 @@ inline std::size_t cross_entropy_classes(const Shape& logits) {
     throw Error(
         "softmax_cross_entropy: logits must be [..., C] (e.g. [N, C], [T, B, C], or [C] for one "
         "row), got a 0-D tensor []");
+  // Zero classes leave nothing to normalise over (and the op divides by the class count).
+  if (logits.back() == 0)
+    throw Error("softmax_cross_entropy: logits " + shape_str(logits) +
+                " have no classes; expected at least one along the last axis");
   return logits.back();
 }
 
