@@ -7,6 +7,24 @@
 #include "tapegrad/op.hpp"
 
 namespace tapegrad {
+namespace detail {
+// `shape` without its axis `axis` (select, squeeze).
+inline Shape shape_without(const Shape& shape, std::size_t axis) {
+  Shape out(shape.size() - 1);
+  for (std::size_t k = 0, j = 0; k < shape.size(); ++k)
+    if (k != axis) out[j++] = shape[k];
+  return out;
+}
+// dx += gy for an op whose output is its input's elements in the same row-major order under
+// another shape (reshape, squeeze, unsqueeze).
+template <class T>
+void add_grad_unchanged(BackwardContext<T>& c) {
+  bool fresh = false;
+  Tensor<T>& g = c.grad_buffer(0, fresh);
+  add_into(g.data(), c.grad_output().data(), g.size(), fresh);
+}
+}  // namespace detail
+
 namespace ops {
 
 struct Reshape {
@@ -22,9 +40,7 @@ struct Reshape {
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    bool fresh = false;
-    Tensor<T>& g = c.grad_buffer(0, fresh);
-    detail::add_into(g.data(), c.grad_output().data(), g.size(), fresh);
+    detail::add_grad_unchanged(c);
   }
 };
 TAPEGRAD_BUILTIN_OP(Reshape);
@@ -184,10 +200,7 @@ struct Select {
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
     const detail::AxisSplit a = detail::split_at(x.shape(), axis);
-    Shape s(x.dimension() - 1);
-    for (std::size_t k = 0, j = 0; k < x.dimension(); ++k)
-      if (k != axis) s[j++] = x.shape()[k];
-    T* y = detail::output_shaped(c, s).data();
+    T* y = detail::output_shaped(c, detail::shape_without(x.shape(), axis)).data();
     for (std::size_t o = 0; o < a.outer; ++o)
       std::memcpy(y + o * a.inner, x.data() + (o * a.len + index) * a.inner, a.inner * sizeof(T));
   }
@@ -222,16 +235,12 @@ struct Squeeze {
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& x = c.input(0);
-    Shape s(x.dimension() - 1);
-    for (std::size_t k = 0, j = 0; k < x.dimension(); ++k)
-      if (k != axis) s[j++] = x.shape()[k];
-    std::copy(x.data(), x.data() + x.size(), detail::output_shaped(c, s).data());
+    std::copy(x.data(), x.data() + x.size(),
+              detail::output_shaped(c, detail::shape_without(x.shape(), axis)).data());
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    bool fresh = false;
-    Tensor<T>& g = c.grad_buffer(0, fresh);
-    detail::add_into(g.data(), c.grad_output().data(), g.size(), fresh);
+    detail::add_grad_unchanged(c);
   }
 };
 TAPEGRAD_BUILTIN_OP(Squeeze);
@@ -250,9 +259,7 @@ struct Unsqueeze {
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
-    bool fresh = false;
-    Tensor<T>& g = c.grad_buffer(0, fresh);
-    detail::add_into(g.data(), c.grad_output().data(), g.size(), fresh);
+    detail::add_grad_unchanged(c);
   }
 };
 TAPEGRAD_BUILTIN_OP(Unsqueeze);
