@@ -9,6 +9,16 @@
 namespace tapegrad {
 namespace {
 
+// The indices of a [T, B, classes] one-hot constant (time-major) as T steps of B.
+std::vector<Indices> by_step(const Indices& all, std::size_t steps) {
+  std::vector<Indices> out(steps);
+  const std::size_t per_step = all.size() / steps;
+  for (std::size_t t = 0; t < steps; ++t)
+    out[t].assign(all.begin() + std::ptrdiff_t(t * per_step),
+                  all.begin() + std::ptrdiff_t((t + 1) * per_step));
+  return out;
+}
+
 // The scalar L = sum(f(x) * r). Recorded with gradients on, as the analytic pass records it:
 // an op that behaves differently without them (dropout is the identity under NoGradGuard) must
 // be measured as the function the backward pass differentiates.
@@ -99,7 +109,8 @@ class LocalChecker final : public detail::OpChecker {
       for (std::size_t j = 0; j < distinct.size(); ++j) {
         const Tensor<double>& v = j == perturbed ? *value : *base[j];
         if (const Indices* idx = tape.one_hot_indices(distinct[j]))
-          vars[j] = scratch_.one_hot(*idx, v.shape()[1]);
+          vars[j] = v.dimension() == 3 ? scratch_.one_hot(by_step(*idx, v.shape()[0]), v.shape()[2])
+                                       : scratch_.one_hot(*idx, v.shape()[1]);
         else if (tape.at(distinct[j]).requires_grad())
           vars[j] = scratch_.leaf(v);
         else

@@ -2,6 +2,9 @@
 // parameters (weights bound for one step, one node however often they are used).
 #include "tapegrad/tape.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include <xtensor/xnoalias.hpp>
 
 namespace tapegrad {
@@ -26,25 +29,58 @@ Var<T> Tape<T>::full(const Shape& shape, T value) {
   return var(idx);
 }
 
-template <class T>
-Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
+namespace {
+void check_classes(const Indices& indices, std::size_t classes, const char* where,
+                   std::size_t step) {
   for (std::size_t r = 0; r < indices.size(); ++r)
     if (indices[r] < 0 || static_cast<std::size_t>(indices[r]) >= classes)
       throw Error("Tape::one_hot: index " + std::to_string(indices[r]) + " at position " +
-                  std::to_string(r) + " is out of range for " + std::to_string(classes) +
-                  " classes");
+                  std::to_string(r) + where + (*where ? std::to_string(step) : std::string()) +
+                  " is out of range for " + std::to_string(classes) + " classes");
+}
+}  // namespace
+
+template <class T>
+Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
+  check_classes(indices, classes, "", 0);
   const std::uint32_t idx = push_node(detail::NodeKind::constant);
   detail::Node<T>& n = nodes_[idx];
-  Shape shape(2);
-  shape[0] = indices.size();
-  shape[1] = classes;
-  if (n.value.shape() != shape) n.value.resize(shape);
-  n.value.fill(T(0));
-  for (std::size_t r = 0; r < indices.size(); ++r)
-    n.value.data()[r * classes + static_cast<std::size_t>(indices[r])] = T(1);
   n.saved_indices.assign(indices.begin(), indices.end());
-  n.one_hot = n.indices_live = true;
+  fill_one_hot(n, std::array<std::size_t, 2>{indices.size(), classes});
   return var(idx);
+}
+
+template <class T>
+Var<T> Tape<T>::one_hot(const std::vector<Indices>& steps, std::size_t classes) {
+  if (steps.empty()) throw Error("Tape::one_hot: expected at least one step, got none");
+  for (std::size_t t = 0; t < steps.size(); ++t) {
+    if (steps[t].size() != steps[0].size())
+      throw Error("Tape::one_hot: step " + std::to_string(t) + " has " +
+                  std::to_string(steps[t].size()) + " indices, step 0 has " +
+                  std::to_string(steps[0].size()) + "; every step needs one per sequence");
+    check_classes(steps[t], classes, " of step ", t);
+  }
+  const std::uint32_t idx = push_node(detail::NodeKind::constant);
+  detail::Node<T>& n = nodes_[idx];
+  n.saved_indices.clear();
+  for (const Indices& s : steps) n.saved_indices.insert(n.saved_indices.end(), s.begin(), s.end());
+  fill_one_hot(n, std::array<std::size_t, 3>{steps.size(), steps[0].size(), classes});
+  return var(idx);
+}
+
+// The node's value: zeros of `shape` (the last axis the classes) with a 1 at each of its
+// saved_indices, one per row.
+template <class T>
+template <class S>
+void Tape<T>::fill_one_hot(detail::Node<T>& n, const S& shape) {
+  if (n.value.dimension() != shape.size() ||
+      !std::equal(shape.begin(), shape.end(), n.value.shape().begin()))
+    n.value.resize(shape);
+  n.value.fill(T(0));
+  const std::size_t classes = shape.back();
+  for (std::size_t r = 0; r < n.saved_indices.size(); ++r)
+    n.value.data()[r * classes + static_cast<std::size_t>(n.saved_indices[r])] = T(1);
+  n.one_hot = n.indices_live = true;
 }
 
 template <class T>
@@ -75,10 +111,11 @@ Var<T> Tape<T>::param(Parameter<T>& p) {
   return var(idx);
 }
 
-#define TAPEGRAD_TAPE_LEAVES(T)                                           \
-  template Var<T> Tape<T>::leaf_node(const Tensor<T>&, detail::NodeKind); \
-  template Var<T> Tape<T>::full(const Shape&, T);                         \
-  template Var<T> Tape<T>::one_hot(const Indices&, std::size_t);          \
+#define TAPEGRAD_TAPE_LEAVES(T)                                               \
+  template Var<T> Tape<T>::leaf_node(const Tensor<T>&, detail::NodeKind);     \
+  template Var<T> Tape<T>::full(const Shape&, T);                             \
+  template Var<T> Tape<T>::one_hot(const Indices&, std::size_t);              \
+  template Var<T> Tape<T>::one_hot(const std::vector<Indices>&, std::size_t); \
   template Var<T> Tape<T>::param(Parameter<T>&);
 TAPEGRAD_TAPE_LEAVES(float)
 TAPEGRAD_TAPE_LEAVES(double)

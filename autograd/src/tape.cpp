@@ -126,6 +126,7 @@ void Tape<T>::release_memory() {
   nodes_.release();
   std::vector<std::uint32_t>().swap(edges_);
   scratch_ = Tensor<T>();
+  std::vector<Tensor<T>>().swap(workspaces_);
   std::vector<detail::ScopeLabel>(1).swap(scopes_);
 }
 

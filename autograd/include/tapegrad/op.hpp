@@ -68,6 +68,11 @@ class ForwardContext {
     const detail::Node<T>& in = tape_.nodes_[tape_.edges_[node().in_begin + i]];
     return in.one_hot ? &in.saved_indices : nullptr;
   }
+  /// Scratch buffer k of the tape, for temporaries that live only during this call (a
+  /// transposed weight, say). Shared by every op's forward and backward: its contents are
+  /// undefined on entry and gone after the call. Kept across clear(), so a reused tape does not
+  /// allocate once it has grown.
+  Tensor<T>& workspace(std::size_t k) { return tape_.workspace(k); }
   /// False under NoGradGuard or when no input needs a gradient: saving can then be skipped.
   bool requires_grad() const { return node().requires_grad; }
 
@@ -125,6 +130,9 @@ class BackwardContext {
   Tensor<T>& grad_buffer(std::size_t i, bool& fresh) {
     return tape_.grad_buffer(input_index(i), fresh);
   }
+  /// Scratch buffer k of the tape (see ForwardContext::workspace): undefined on entry, gone
+  /// after the call.
+  Tensor<T>& workspace(std::size_t k) { return tape_.workspace(k); }
   /// Same, but zeroed when fresh: for ops that only ever add.
   Tensor<T>& grad_buffer_zeroed(std::size_t i) {
     bool fresh = false;

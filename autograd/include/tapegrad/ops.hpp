@@ -15,6 +15,7 @@
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/recurrent.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 

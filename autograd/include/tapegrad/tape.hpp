@@ -192,6 +192,10 @@ class Tape {
   /// instead of multiplying by zeros (and their backward scatter-adds). The full matrix is
   /// still its value(), so every other op reads it as an ordinary constant.
   Var<T> one_hot(const Indices& indices, std::size_t classes);
+  /// A sequence of them as one [T, B, classes] constant: steps[t] holds the B indices of step t
+  /// (a batch of streams read time-major, as train::Batch::inputs). linear() over it is one
+  /// gather for all T*B rows.
+  Var<T> one_hot(const std::vector<Indices>& steps, std::size_t classes);
   /// A value that receives a gradient, read with Var::grad() after backward().
   Var<T> leaf(const Tensor<T>& value) { return leaf_node(value, detail::NodeKind::leaf); }
   /// Binds a parameter for this step; backward() adds into p.grad. p must outlive the step.
@@ -317,6 +321,8 @@ class Tape {
 
   std::uint32_t push_node(detail::NodeKind kind);
   Var<T> leaf_node(const Tensor<T>& value, detail::NodeKind kind);
+  template <class S>
+  void fill_one_hot(detail::Node<T>& n, const S& shape);
   void run_backward(const Var<T>& output, const Tensor<T>* seed);
   void add_hook(std::uint32_t i, std::function<void(Tensor<T>&)> fn);
   const Tensor<T>& grad_of(std::uint32_t i);
@@ -344,6 +350,11 @@ class Tape {
   std::vector<std::pair<std::uint32_t, std::function<void(Tensor<T>&)>>> hooks_;
   bool anomaly_ = false;
   Tensor<T> scratch_;  // broadcast gradients before they are summed to an input's shape
+  std::vector<Tensor<T>> workspaces_;  // ops' temporaries (ForwardContext::workspace)
+  Tensor<T>& workspace(std::size_t k) {
+    if (workspaces_.size() <= k) workspaces_.resize(k + 1);
+    return workspaces_[k];
+  }
   // Tape::scope's labels: scopes_[0] is the root (no label), scopes_[1, scope_count_) this
   // recording's; entries past scope_count_ are kept for reuse, strings and all.
   std::vector<detail::ScopeLabel> scopes_ = std::vector<detail::ScopeLabel>(1);

@@ -156,6 +156,9 @@ class RecurrentWeights : public Module<T> {
     return bias_hh_ ? linear(h, t.param(weight_hh_), t.param(*bias_hh_), x_proj)
                     : x_proj + linear(h, t.param(weight_hh_));
   }
+  // W_hh and b_hh (null without biases), for a forward of a const layer to bind.
+  Parameter<T>& recurrent_weight() const { return weight_hh_; }
+  Parameter<T>* recurrent_bias() const { return bias_hh_; }
   void check_projection(const Var<T>& x_proj, const Var<T>& h) const {
     const std::size_t width = weight_ih_.value.shape()[0];
     if (x_proj.dim() != 2 || x_proj.shape()[1] != width || x_proj.shape()[0] != h.shape()[0])
@@ -196,6 +199,19 @@ class RNNCell : public RecurrentWeights<T> {
   /// caller (for a whole sequence at once, or looked up in a projected embedding table).
   Var<T> step(const Var<T>& x_proj, const Var<T>& h) const {
     return tanh(this->hidden_part_plus(h, x_proj));
+  }
+  /// Every step at once: x_proj [T, batch, hidden] (input_part of the whole sequence) and h0
+  /// [batch, hidden] -> the state after every step [T, batch, hidden], recorded as one op
+  /// (rnn_tanh_sequence: the states in one buffer, the weight's gradient one GEMM). lengths as
+  /// in Stacked's sequence form, except that a row past its length holds its state here (the
+  /// last step's row is each sequence's last state) instead of reading zero.
+  Var<T> sequence(const Var<T>& x_proj, const Var<T>& h0,
+                  const std::vector<std::size_t>& lengths = {}) const {
+    Tape<T>& t = h0.tape();
+    Var<T> w = t.param(this->recurrent_weight());
+    Parameter<T>* b = this->recurrent_bias();
+    return b ? rnn_tanh_sequence(x_proj, h0, w, t.param(*b), lengths)
+             : rnn_tanh_sequence(x_proj, h0, w, lengths);
   }
   State zero_state(Tape<T>& t, std::size_t batch) const { return this->zero_hidden(t, batch); }
   static const Var<T>& output(const State& s) { return s; }
@@ -528,9 +544,9 @@ class Stacked : public Module<T> {
     return out;
   }
 
-  // Checks a [T, B, width] sequence and its lengths, then runs it step by step. For now the
-  // steps are selects of x and the output a stack of the per-step states; the result's form
-  // does not depend on that.
+  // Checks a [T, B, width] sequence and its lengths, then runs it: an RNN a layer at a time
+  // over the whole sequence (run_whole); an LSTM or GRU step by step, its steps selects of x and
+  // its output a stack of the per-step states.
   SequenceOutput run_sequence(const Var<T>& x, std::vector<State> initial,
                               const std::vector<std::size_t>& lengths, bool projected) const {
     // A projection is as wide as the first layer's stacked gates (weight_ih's rows).
@@ -551,8 +567,52 @@ class Stacked : public Module<T> {
                     std::to_string(lengths[b]) + "; expected a length in [1, " +
                     std::to_string(s[0]) + "] (the input " + shape_str(s) + " has " +
                     std::to_string(s[0]) + " steps)");
-    Output out = run(unstack(x, 0), std::move(initial), projected, lengths);
-    return {stack(out.outputs, 0), std::move(out.last)};
+    if constexpr (std::is_same_v<Cell, RNNCell<T>>) {
+      return run_whole(x, std::move(initial), lengths, projected);
+    } else {
+      Output out = run(unstack(x, 0), std::move(initial), projected, lengths);
+      return {stack(out.outputs, 0), std::move(out.last)};
+    }
+  }
+
+  // A layer at a time, each over the whole sequence as one op (RNNCell::sequence): the layer's
+  // states are one [T, B, H] buffer that the next layer's input projection (one GEMM), the
+  // dropout between layers and the caller's head read whole. With lengths a row holds its state
+  // past its length, so step T-1 is each sequence's last state; its output there is masked to
+  // zero once, at the end.
+  // (A template, so that the class's explicit instantiation for an LSTM or GRU does not
+  // compile it: only RNNCell has sequence().)
+  template <class C = Cell>
+  SequenceOutput run_whole(const Var<T>& x, std::vector<State> initial,
+                           const std::vector<std::size_t>& lengths, bool projected) const {
+    Tape<T>& tape = x.tape();
+    const std::size_t steps = x.shape()[0], batch = x.shape()[1];
+    if (initial.empty())
+      for (const auto& cell : cells_) initial.push_back(cell->zero_state(tape, batch));
+    if (initial.size() != cells_.size())
+      throw Error("recurrent layer: " + std::to_string(initial.size()) +
+                  " initial states given for " + std::to_string(cells_.size()) + " layers");
+    const bool padded =
+        std::any_of(lengths.begin(), lengths.end(), [steps](std::size_t n) { return n != steps; });
+    const std::vector<std::size_t> no_lengths;
+    SequenceOutput out;
+    Var<T> states = x;
+    for (std::size_t l = 0; l < cells_.size(); ++l) {
+      const auto in_layer = tape.scope("layer", l);
+      Var<T> in = l > 0 && dropout_ ? (*dropout_)(states) : states;
+      Var<T> x_proj = l == 0 && projected ? in : cells_[l]->input_part(in);
+      states = cells_[l]->sequence(x_proj, initial[l], padded ? lengths : no_lengths);
+      out.last.push_back(select(states, 0, steps - 1));
+    }
+    out.output = padded ? states * tape.constant(step_mask(lengths, steps)) : states;
+    return out;
+  }
+  // [T, B, 1]: 1 where step t is within sequence b's length, else 0.
+  static Tensor<T> step_mask(const std::vector<std::size_t>& lengths, std::size_t steps) {
+    Tensor<T> mask = Tensor<T>::from_shape(std::array<std::size_t, 3>{steps, lengths.size(), 1});
+    for (std::size_t t = 0; t < steps; ++t)
+      for (std::size_t b = 0; b < lengths.size(); ++b) mask(t, b, 0) = t < lengths[b] ? T(1) : T(0);
+    return mask;
   }
 
   std::vector<std::unique_ptr<Cell>> cells_;
