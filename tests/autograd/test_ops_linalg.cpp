@@ -568,6 +568,11 @@ BOOST_AUTO_TEST_CASE(one_hot_linear_and_matmul_match_the_dense_product) {
   check_one_hot_matches_dense<double>(32, 65, 40, 1e-13);  // BLAS sizes for the dense twin
   check_one_hot_matches_dense<float>(32, 65, 40, 1e-5);
   check_one_hot_matches_dense<float>(1, 5, 5, 1e-6);
+  // Rows at least twice the classes: linear gathers from (and scatters into) a transposed copy
+  // of the weight instead of reading its columns.
+  check_one_hot_matches_dense<double>(40, 5, 7, 1e-14);
+  check_one_hot_matches_dense<double>(2048, 65, 33, 1e-12);
+  check_one_hot_matches_dense<float>(300, 65, 40, 1e-5);
 }
 
 TAPEGRAD_GRADIENT_TEST(linear_of_a_one_hot_input_gradient, "linear") {
@@ -582,6 +587,14 @@ TAPEGRAD_GRADIENT_TEST(linear_of_a_one_hot_input_gradient, "linear") {
                   {&w, &b, &a});
   check_gradients("matmul", [&](Tape<double>& t) { return matmul(t.one_hot(idx, 5), t.param(m)); },
                   {&m});
+  // Twelve rows of five classes: the transposed gather and scatter.
+  const Indices many{4, 0, 4, 2, 1, 1, 3, 0, 2, 4, 4, 1};
+  Parameter<double> a12(random_tensor({12, 6}, rng));
+  check_gradients("linear",
+                  [&](Tape<double>& t) {
+                    return linear(t.one_hot(many, 5), t.param(w), t.param(b), t.param(a12));
+                  },
+                  {&w, &b, &a12});
 }
 
 // ---- linear_pair: a recurrent cell's pre-activation x W_x^T + h W_h^T + b_x + b_h in one op ----

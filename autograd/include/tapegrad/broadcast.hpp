@@ -2,6 +2,7 @@
 // Shapes and gradients for op authors: NumPy broadcasting, axis arguments, and the loops that
 // write an output or add into an input's gradient without allocating on a reused tape.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -70,6 +71,27 @@ Tensor<T>& output_shaped(ForwardContext<T>& c, const S& shape) {
   if (y.dimension() != shape.size() || !std::equal(shape.begin(), shape.end(), y.shape().begin()))
     y.resize(shape);
   return y;
+}
+
+/// At least n elements of t, a workspace (ForwardContext::workspace): it only ever grows, so
+/// once ops of different sizes have shared it, a reused tape reallocates nothing.
+template <class T>
+T* at_least(Tensor<T>& t, std::size_t n) {
+  if (t.size() < n) t.resize(std::array<std::size_t, 1>{n});
+  return t.data();
+}
+
+/// dst [cols, rows] = src [rows, cols]^T, in 32 x 32 tiles so that both sides stay in cache
+/// (a hidden-by-hidden weight of 1024 is 4 MiB).
+template <class T>
+void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
+  constexpr std::size_t kTile = 32;
+  for (std::size_t r0 = 0; r0 < rows; r0 += kTile)
+    for (std::size_t c0 = 0; c0 < cols; c0 += kTile) {
+      const std::size_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (std::size_t r = r0; r < r1; ++r)
+        for (std::size_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
+    }
 }
 
 /// grad(input i) (= or +=) f(k) for every element k, input i having the output's size: the

@@ -70,8 +70,9 @@ class ForwardContext {
   }
   /// Scratch buffer k of the tape, for temporaries that live only during this call (a
   /// transposed weight, say). Shared by every op's forward and backward: its contents are
-  /// undefined on entry and gone after the call. Kept across clear(), so a reused tape does not
-  /// allocate once it has grown.
+  /// undefined on entry and gone after the call. Take n elements of it with
+  /// detail::at_least(c.workspace(k), n), which only grows it: kept across clear(), it then
+  /// stops allocating once the largest user has run.
   Tensor<T>& workspace(std::size_t k) { return tape_.workspace(k); }
   /// False under NoGradGuard or when no input needs a gradient: saving can then be skipped.
   bool requires_grad() const { return node().requires_grad; }

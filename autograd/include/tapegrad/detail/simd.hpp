@@ -6,9 +6,11 @@
 // and libm's scalar tanhf/expf costs ~20 ns per element. These loops run whole SIMD batches
 // (xsimd, the library xtensor itself vectorises with) and finish a short tail through a padded
 // batch, so a 5-element tanh is one batch, not five libm calls.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #ifdef XTENSOR_USE_XSIMD
@@ -42,10 +44,46 @@ template <class T>
 inline void exp(T* dst, const T* src, std::size_t n) {
   map(dst, src, n, [](const auto& x) { return xsimd::exp(x); });
 }
-// exp(src - shift): the stable form softmax needs.
+// The largest of src[0, n), n >= 1 (a softmax row's shift).
 template <class T>
-inline void exp_shifted(T* dst, const T* src, T shift, std::size_t n) {
-  map(dst, src, n, [shift](const auto& x) { return xsimd::exp(x - shift); });
+inline T max_of(const T* src, std::size_t n) {
+  using B = xsimd::batch<T>;
+  constexpr std::size_t W = B::size;
+  T m = src[0];
+  std::size_t i = 0;
+  if (n >= W) {
+    B acc = B::load_unaligned(src);
+    for (i = W; i + W <= n; i += W) acc = xsimd::max(acc, B::load_unaligned(src + i));
+    alignas(64) T lanes[W];
+    acc.store_aligned(lanes);
+    for (T v : lanes) m = std::max(m, v);
+  }
+  for (; i < n; ++i) m = std::max(m, src[i]);
+  return m;
+}
+// dst = exp(src - shift), returning the sum of dst: a softmax row's exponentials and their
+// normaliser in one pass. The tail runs as one batch padded with -inf (whose exp adds 0).
+template <class T>
+inline T exp_shifted_sum(T* dst, const T* src, T shift, std::size_t n) {
+  using B = xsimd::batch<T>;
+  constexpr std::size_t W = B::size;
+  B acc(T(0));
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) {
+    const B e = xsimd::exp(B::load_unaligned(src + i) - B(shift));
+    e.store_unaligned(dst + i);
+    acc += e;
+  }
+  if (i < n) {
+    alignas(64) T buf[W];
+    std::fill(buf, buf + W, -std::numeric_limits<T>::infinity());
+    std::memcpy(buf, src + i, (n - i) * sizeof(T));
+    const B e = xsimd::exp(B::load_aligned(buf) - B(shift));
+    e.store_aligned(buf);
+    std::memcpy(dst + i, buf, (n - i) * sizeof(T));
+    acc += e;
+  }
+  return xsimd::hadd(acc);
 }
 // 1 / (1 + e^-x). For x -> -inf, e^-x -> inf and the result -> 0: no NaN.
 template <class T>
@@ -67,8 +105,16 @@ inline void exp(T* dst, const T* src, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) dst[i] = std::exp(src[i]);
 }
 template <class T>
-inline void exp_shifted(T* dst, const T* src, T shift, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) dst[i] = std::exp(src[i] - shift);
+inline T max_of(const T* src, std::size_t n) {
+  T m = src[0];
+  for (std::size_t i = 1; i < n; ++i) m = std::max(m, src[i]);
+  return m;
+}
+template <class T>
+inline T exp_shifted_sum(T* dst, const T* src, T shift, std::size_t n) {
+  T s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += (dst[i] = std::exp(src[i] - shift));
+  return s;
 }
 template <class T>
 inline void sigmoid(T* dst, const T* src, std::size_t n) {

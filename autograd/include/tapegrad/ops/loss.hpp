@@ -55,11 +55,8 @@ struct SoftmaxCrossEntropy {
         std::fill(p, p + classes, T(0));
         continue;
       }
-      T m = -std::numeric_limits<T>::infinity();
-      for (std::size_t j = 0; j < classes; ++j) m = std::max(m, row[j]);
-      detail::simd::exp_shifted(p, row, m, classes);
-      T s = 0;
-      for (std::size_t j = 0; j < classes; ++j) s += p[j];
+      const T m = detail::simd::max_of(row, classes);
+      const T s = detail::simd::exp_shifted_sum(p, row, m, classes);
       total += static_cast<double>(m) + std::log(static_cast<double>(s)) -
                static_cast<double>(row[(*targets)[r]]);
       const T inv = T(1) / s;

@@ -26,12 +26,6 @@
 
 namespace tapegrad {
 namespace detail {
-// t as a flat buffer of n elements, resized only when its size differs (kept across steps).
-template <class T>
-Tensor<T>& sized(Tensor<T>& t, std::size_t n) {
-  if (t.size() != n || t.dimension() != 1) t.resize(std::array<std::size_t, 1>{n});
-  return t;
-}
 // One length per row of a [T, B, ...] sequence's batch, or none.
 inline void check_lengths(const char* op, const std::vector<std::size_t>& lengths,
                           const Shape& sequence) {
@@ -78,6 +72,10 @@ struct RnnTanhSequence {
     const std::size_t running = running_steps(steps, B);
     Tensor<T>& y = detail::output_shaped(c, x.shape());
     const T* b = bias ? c.input(3).data() : nullptr;
+    // W^T, made once for the T products below: with it each step's GEMM reads both operands
+    // untransposed, which OpenBLAS runs faster for a batch of few rows.
+    T* wt = detail::at_least(c.workspace(0), H * H);
+    detail::transpose_into(w.data(), H, H, wt);
     for (std::size_t t = 0; t < steps; ++t) {
       T* yt = y.data() + t * BH;
       const T* prev = t == 0 ? h0.data() : yt - BH;
@@ -92,7 +90,7 @@ struct RnnTanhSequence {
       } else {
         std::memcpy(yt, xt, BH * sizeof(T));
       }
-      detail::gemm(false, true, B, H, H, prev, w.data(), T(1), yt);
+      detail::gemm(false, false, B, H, H, prev, wt, T(1), yt);
       detail::simd::tanh(yt, yt, BH);
       if (lengths)
         for (std::size_t r = 0; r < B; ++r)
@@ -117,12 +115,12 @@ struct RnnTanhSequence {
     // d: x's own gradient buffer when it is fresh (dx = d exactly), else a workspace.
     bool x_fresh = false;
     T* gx = c.needs_grad(0) ? c.grad_buffer(0, x_fresh).data() : nullptr;
-    T* d = x_fresh ? gx : detail::sized(c.workspace(0), steps * BH).data();
+    T* d = x_fresh ? gx : detail::at_least(c.workspace(0), steps * BH);
     T* gb = nullptr;
     if (bias && c.needs_grad(3)) gb = c.grad_buffer_zeroed(3).data();
     // carry = what step t+1 sends back to y_t; s keeps s_t itself for held rows.
-    T* carry = detail::sized(c.workspace(1), BH).data();
-    T* s = len ? detail::sized(c.workspace(2), BH).data() : nullptr;
+    T* carry = detail::at_least(c.workspace(1), BH);
+    T* s = len ? detail::at_least(c.workspace(2), BH) : nullptr;
 
     std::size_t running = steps;
     if (len) running = static_cast<std::size_t>(*std::max_element(len->begin(), len->end()));
