@@ -72,8 +72,7 @@ class LstmCeiling {
     for (std::size_t t = 0; t < T_; ++t) {
       float* a = &gates_[t * BG];
       if (t > 0)  // gates_t += h_{t-1} W_hh^T
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f, &hs_[(t - 1) * BH], H,
-                    Whh_.data(), H, 1.0f, a, G);
+        step_product(B, G, H, &hs_[(t - 1) * BH], Whh_.data(), true, a);
       const float* c_prev = t > 0 ? &cs_[(t - 1) * BH] : zeros_.data();
       for (std::size_t b = 0; b < B_; ++b) {
         float* ab = a + b * G_;
@@ -144,8 +143,7 @@ class LstmCeiling {
         });
       }
       if (t > 0)  // dh_{t-1} += dGates_t W_hh
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, a, G, Whh_.data(), H,
-                    1.0f, &dhs_[(t - 1) * BH], H);
+        step_product(B, H, G, a, Whh_.data(), false, &dhs_[(t - 1) * BH]);
     }
     if (T_ > 1)
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, B * (int(T_) - 1), 1.0f,

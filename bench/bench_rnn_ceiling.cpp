@@ -15,9 +15,9 @@
 //    adds dpre_t W_hh onto dh_{t-1} (beta = 1), and ONE pass over step t's block forms
 //    dpre_t = dh_t (1 - h_t^2) in place and scatter-adds it into dW_ih's rows and the bias
 //    gradient while the block is in cache.
-// Only the recurrence runs per step (two [B, H] x [H, H] GEMMs, forward and back): step t needs
-// h_{t-1}. Neither carries a transpose flag: W_hh is also kept transposed (see transpose() in
-// ceiling.hpp for why and what it costs).
+// Only the recurrence runs per step (two [B, H] x [H, H] GEMMs, forward and back; sgemv for a
+// batch of one, see step_product): step t needs h_{t-1}. Neither carries a transpose flag: W_hh is
+// also kept transposed (see transpose() in ceiling.hpp for why and what it costs).
 #include <cblas.h>
 
 #include <algorithm>
@@ -69,9 +69,7 @@ class Ceiling {
     gather_rows(inputs_, WihT_.data(), bsum_.data(), H_, hs_.data());
     for (std::size_t t = 0; t < T_; ++t) {
       float* h = &hs_[t * BH];
-      if (t > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1.0f, h - BH, H,
-                    WhhT_.data(), H, 1.0f, h, H);
+      if (t > 0) step_product(B, H, H, h - BH, WhhT_.data(), false, h);
       for_lanes(BH, [&](auto f, std::size_t k) { store(h + k, tanh_of(load(h + k, f))); });
     }
     // ---- head: logits = Hs W_hy^T + b_y; loss; dlogits in place; db_y ----
@@ -102,9 +100,7 @@ class Ceiling {
           store(&gbih_[j], load(&gbih_[j], f) + x);
         });
       }
-      if (t > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1.0f, d, H, Whh_.data(), H,
-                    1.0f, d - BH, H);
+      if (t > 0) step_product(B, H, H, d, Whh_.data(), false, d - BH);
     }
     if (T_ > 1)
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B * (int(T_) - 1), 1.0f,

@@ -73,9 +73,16 @@ struct RnnTanhSequence {
     Tensor<T>& y = detail::output_shaped(c, x.shape());
     const T* b = bias ? c.input(3).data() : nullptr;
     // W^T, made once for the T products below: with it each step's GEMM reads both operands
-    // untransposed, which OpenBLAS runs faster for a batch of few rows.
-    T* wt = detail::at_least(c.workspace(0), H * H);
-    detail::transpose_into(w.data(), H, H, wt);
+    // untransposed, which OpenBLAS runs faster for a batch of few rows. A batch of one is a
+    // matrix-vector product, which reads W's rows in place as well as W^T's: there the copy
+    // would only cost (a seventh of the (100, 1, 25, 65) step, under perf).
+    const bool transposed = B > 1;
+    const T* wt = w.data();
+    if (transposed) {
+      T* copy = detail::at_least(c.workspace(0), H * H);
+      detail::transpose_into(w.data(), H, H, copy);
+      wt = copy;
+    }
     for (std::size_t t = 0; t < steps; ++t) {
       T* yt = y.data() + t * BH;
       const T* prev = t == 0 ? h0.data() : yt - BH;
@@ -90,7 +97,7 @@ struct RnnTanhSequence {
       } else {
         std::memcpy(yt, xt, BH * sizeof(T));
       }
-      detail::gemm(false, false, B, H, H, prev, wt, T(1), yt);
+      detail::gemm(false, !transposed, B, H, H, prev, wt, T(1), yt);
       detail::simd::tanh(yt, yt, BH);
       if (lengths)
         for (std::size_t r = 0; r < B; ++r)
