@@ -361,17 +361,7 @@ struct LstmSequence {
           std::fill(dr, dr + G, T(0));
           continue;
         }
-        const T *i = at + r * G, *f = i + H, *g = i + 2 * H, *og = i + 3 * H;
-        for (std::size_t j = 0; j < H; ++j) {
-          const T s_h = gyt[o + j] + dh[o + j];
-          const T tc = tct[o + j];
-          const T s_c = dc[o + j] + s_h * og[j] * (T(1) - tc * tc);
-          dc[o + j] = s_c * f[j];
-          dr[j] = s_c * g[j] * i[j] * (T(1) - i[j]);
-          dr[H + j] = s_c * cp[o + j] * f[j] * (T(1) - f[j]);
-          dr[2 * H + j] = s_c * i[j] * (T(1) - g[j] * g[j]);
-          dr[3 * H + j] = s_h * tc * og[j] * (T(1) - og[j]);
-        }
+        row_backward(H, at + r * G, gyt + o, dh + o, tct + o, cp + o, dc + o, dr);
         if (gb)
           for (std::size_t k = 0; k < G; ++k) gb[k] += dr[k];
       }
@@ -409,6 +399,26 @@ struct LstmSequence {
   }
 
  private:
+  // One running row at one step: its activated gates a = [i, f, g, o], gy_t, what step t+1 sent
+  // to h_t (dh), tanh(c_t), c_{t-1}; dc holds what step t+1 sent to c_t and leaves with f sc_t,
+  // what c_{t-1} receives; d gets d_t = [d_i, d_f, d_g, d_o] (the math above the struct).
+  // A function of its own for __restrict: none of these rows overlap, and without the promise
+  // the compiler keeps the loop scalar (it cannot check so many pointers for overlap).
+  template <class T>
+  static void row_backward(std::size_t H, const T* __restrict a, const T* __restrict gy,
+                           const T* __restrict dh, const T* __restrict tc,
+                           const T* __restrict c_prev, T* __restrict dc, T* __restrict d) {
+    const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+    for (std::size_t j = 0; j < H; ++j) {
+      const T s_h = gy[j] + dh[j];
+      const T s_c = dc[j] + s_h * o[j] * (T(1) - tc[j] * tc[j]);
+      dc[j] = s_c * f[j];
+      d[j] = s_c * g[j] * i[j] * (T(1) - i[j]);
+      d[H + j] = s_c * c_prev[j] * f[j] * (T(1) - f[j]);
+      d[2 * H + j] = s_c * i[j] * (T(1) - g[j] * g[j]);
+      d[3 * H + j] = s_h * tc[j] * o[j] * (T(1) - o[j]);
+    }
+  }
   // Steps until every row has ended (all of them without lengths).
   std::size_t running_steps(std::size_t steps, std::size_t B) const {
     return lengths ? std::min(steps, *std::max_element(lengths, lengths + B)) : steps;
