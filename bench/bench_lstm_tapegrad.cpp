@@ -1,7 +1,8 @@
 // The LSTM variant of the workload of workload.hpp (gates i, f, g, o; W_ih [4H, V]) written
-// with tapegrad's public API, the way a user would: nn::LSTM over the T steps, one-hot inputs as
-// Tape::one_hot constants, nn::Linear over the concatenated hidden states of all T steps, one
-// fused softmax_cross_entropy, nn::SGD, and one Tape reused (cleared) each step.
+// with tapegrad's public API, the way a user would: the T steps' one-hot inputs as one
+// [T, B, V] Tape::one_hot constant, nn::LSTM over the whole sequence ([T, B, H] hidden states),
+// nn::Linear over them ([T, B, V] logits), one fused softmax_cross_entropy, nn::SGD, and one
+// Tape reused (cleared) each step.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -52,13 +53,8 @@ int run(const bench::Args& a) {
   const Indices& targets = batch.targets;
 
   Tape<float> tape;
-  std::vector<Var<float>> xs;
   auto step = [&]() -> float {
-    xs.clear();
-    for (const Indices& in : inputs) xs.push_back(tape.one_hot(in, V));  // [B, V] each
-    // Every step's hidden state [B, H], then the head over all T*B of them at once.
-    auto seq = rnn(xs);
-    Var<float> logits = out(tapegrad::concat(seq.outputs, 0));
+    Var<float> logits = out(rnn(tape.one_hot(inputs, V)).output);  // [T, B, V]
     Var<float> loss = tapegrad::softmax_cross_entropy(logits, targets);
     const float value = loss.item();
     tape.backward(loss);

@@ -122,6 +122,12 @@ Var<T> build(const json& c, const std::vector<Var<T>>& in) {
                ? tapegrad::rnn_tanh_sequence(in.at(0), in.at(1), in.at(2), in.at(3), lengths)
                : tapegrad::rnn_tanh_sequence(in.at(0), in.at(1), in.at(2), lengths);
   }
+  if (op == "lstm_sequence") {
+    const auto lengths = a.value("lengths", std::vector<std::size_t>{});
+    return in.size() == 5
+               ? tapegrad::lstm_sequence(in.at(0), in.at(1), in.at(2), in.at(3), in.at(4), lengths)
+               : tapegrad::lstm_sequence(in.at(0), in.at(1), in.at(2), in.at(3), lengths);
+  }
   if (op == "gather_rows") return tapegrad::gather_rows(in.at(0), a.at("indices").get<Indices>());
   throw std::runtime_error("the test has no builder for op '" + op + "'");
 }

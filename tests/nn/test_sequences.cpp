@@ -234,10 +234,10 @@ void check_tensor_form_equals_step_form(std::uint64_t seed) {
   // Projections of the whole sequence at once, [T, B, gates * hidden].
   const auto projected = layer.from_projections(layer.layer(0).input_part(xv));
   BOOST_TEST_REQUIRE(shape_str(seq.output.shape()) == shape_str(Shape{steps, batch, kHidden}));
-  // An RNN's tensor form is one op (rnn_tanh_sequence) that adds the input part, the bias and
-  // the recurrence's product in another order than the step form's linear_pair: the last bit
-  // may differ. The LSTM and GRU run the same ops either way.
-  const double tol = std::is_same_v<Layer, nn::RNN<double>> ? 1e-14 : 0.0;
+  // An RNN's or LSTM's tensor form is one op (rnn_tanh_sequence, lstm_sequence) that adds the
+  // input part, the bias and the recurrence's product in another order than the step form's
+  // linear_pair: the last bit may differ. The GRU runs the same ops either way.
+  const double tol = std::is_same_v<Layer, nn::GRU<double>> ? 0.0 : 1e-14;
   check_tensor(seq.output.value(), stack(by_step.outputs, 0).value(), tol);
   check_tensor(projected.output.value(), seq.output.value(), 1e-14);
   for (std::size_t l = 0; l < layers; ++l) {
@@ -245,6 +245,10 @@ void check_tensor_form_equals_step_form(std::uint64_t seed) {
                  tol);
     check_tensor(hidden_of<Layer>(projected.last[l]).value(), hidden_of<Layer>(seq.last[l]).value(),
                  1e-14);
+    if constexpr (is_lstm<Layer>) {
+      check_tensor(seq.last[l].c.value(), by_step.last[l].c.value(), tol);
+      check_tensor(projected.last[l].c.value(), seq.last[l].c.value(), 1e-14);
+    }
   }
 }
 
@@ -265,18 +269,24 @@ BOOST_AUTO_TEST_CASE(lengths_of_every_step_add_no_op) {
   const auto b = lstm(full.constant(x), {}, {5, 5, 5});
   BOOST_TEST(full.size() == plain.size());
   check_tensor(b.output.value(), a.output.value(), 0.0);
-  // Steps after the longest sequence run no cell: lengths all 2 of 5 record the two-step
-  // sequence's nodes, plus three more selects of x (unstack reads all five steps) and the one
-  // zero constant that is every later step's output. No mask is made: no sequence ends before
-  // step 2.
+  // Steps after the longest sequence run no cell: each layer is one lstm_sequence op over all
+  // five steps, which holds every row from step 2 on without running a step (no product, no
+  // activation), so lengths all 2 of 5 record the two-step sequence's nodes plus only the step
+  // mask and its product with the output. The held states are the two-step run's, bit for bit.
   Tensor<double> first_two = Tensor<double>::from_shape({2, 3, kInput});
   std::copy_n(x.data(), first_two.size(), first_two.data());
   Tape<double> two, padded;
-  lstm(two.constant(first_two));
+  const auto d = lstm(two.constant(first_two));
   const auto c = lstm(padded.constant(x), {}, {2, 2, 2});
-  BOOST_TEST(padded.size() == two.size() + 3 + 1);
+  BOOST_TEST(padded.size() == two.size() + 2);
   for (std::size_t k = 2 * 3 * kHidden; k < c.output.value().size(); ++k)
     BOOST_TEST(c.output.value().data()[k] == 0.0);
+  for (std::size_t k = 0; k < d.output.value().size(); ++k)
+    BOOST_TEST(c.output.value().data()[k] == d.output.value().data()[k]);
+  for (std::size_t l = 0; l < 2; ++l) {
+    check_tensor(c.last[l].h.value(), d.last[l].h.value(), 0.0);
+    check_tensor(c.last[l].c.value(), d.last[l].c.value(), 0.0);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(padded_lstm_batch_equals_each_sequence_alone) {

@@ -12,7 +12,9 @@
 // PyTorch draws them (RecurrentInit::pytorch). A stack of layers can apply dropout between them,
 // as PyTorch's `dropout` argument does. A stack reads a sequence as one Var per step or as one
 // [T, B, input] tensor; the tensor form also takes per-sequence lengths (a padded batch read as
-// PyTorch reads a packed sequence).
+// PyTorch reads a packed sequence). In the tensor form an RNN or LSTM layer is one op over the
+// whole sequence (rnn_tanh_sequence, lstm_sequence: ops/recurrent.hpp), with a backward of its
+// own; the per-step form and the GRU stay composed from engine ops.
 #include <algorithm>
 #include <array>
 #include <memory>
@@ -250,6 +252,19 @@ class LSTMCell : public RecurrentWeights<T> {
   /// The same step from x_proj = input_part(x) [batch, 4 hidden] (see RNNCell::step).
   State step(const Var<T>& x_proj, const State& s) const {
     return from_gates(this->hidden_part_plus(s.h, x_proj), s.c);
+  }
+  /// Every step at once: x_proj [T, batch, 4 hidden] (input_part of the whole sequence), h0 and
+  /// c0 [batch, hidden] -> lstm_sequence's output [T + 1, batch, hidden], recorded as one op:
+  /// rows 0..T-1 are the hidden state after every step and row T the last cell state (take them
+  /// apart with slice(y, 0, 0, T) and select(y, 0, T)). lengths as in RNNCell::sequence: a row
+  /// past its length holds both h and c, so rows T-1 and T are each sequence's last h and c.
+  Var<T> sequence(const Var<T>& x_proj, const Var<T>& h0, const Var<T>& c0,
+                  const std::vector<std::size_t>& lengths = {}) const {
+    Tape<T>& t = h0.tape();
+    Var<T> w = t.param(this->recurrent_weight());
+    Parameter<T>* b = this->recurrent_bias();
+    return b ? lstm_sequence(x_proj, h0, c0, w, t.param(*b), lengths)
+             : lstm_sequence(x_proj, h0, c0, w, lengths);
   }
   State zero_state(Tape<T>& t, std::size_t batch) const {
     Var<T> z = this->zero_hidden(t, batch);
@@ -544,9 +559,9 @@ class Stacked : public Module<T> {
     return out;
   }
 
-  // Checks a [T, B, width] sequence and its lengths, then runs it: an RNN a layer at a time
-  // over the whole sequence (run_whole); an LSTM or GRU step by step, its steps selects of x and
-  // its output a stack of the per-step states.
+  // Checks a [T, B, width] sequence and its lengths, then runs it: an RNN or LSTM a layer at a
+  // time over the whole sequence (run_whole); a GRU step by step, its steps selects of x and its
+  // output a stack of the per-step states.
   SequenceOutput run_sequence(const Var<T>& x, std::vector<State> initial,
                               const std::vector<std::size_t>& lengths, bool projected) const {
     // A projection is as wide as the first layer's stacked gates (weight_ih's rows).
@@ -567,7 +582,7 @@ class Stacked : public Module<T> {
                     std::to_string(lengths[b]) + "; expected a length in [1, " +
                     std::to_string(s[0]) + "] (the input " + shape_str(s) + " has " +
                     std::to_string(s[0]) + " steps)");
-    if constexpr (std::is_same_v<Cell, RNNCell<T>>) {
+    if constexpr (std::is_same_v<Cell, RNNCell<T>> || std::is_same_v<Cell, LSTMCell<T>>) {
       return run_whole(x, std::move(initial), lengths, projected);
     } else {
       Output out = run(unstack(x, 0), std::move(initial), projected, lengths);
@@ -575,13 +590,15 @@ class Stacked : public Module<T> {
     }
   }
 
-  // A layer at a time, each over the whole sequence as one op (RNNCell::sequence): the layer's
-  // states are one [T, B, H] buffer that the next layer's input projection (one GEMM), the
-  // dropout between layers and the caller's head read whole. With lengths a row holds its state
-  // past its length, so step T-1 is each sequence's last state; its output there is masked to
-  // zero once, at the end.
-  // (A template, so that the class's explicit instantiation for an LSTM or GRU does not
-  // compile it: only RNNCell has sequence().)
+  // A layer at a time, each over the whole sequence as one op (RNNCell::sequence,
+  // LSTMCell::sequence): the layer's hidden states are one [T, B, H] buffer that the next
+  // layer's input projection (one GEMM), the dropout between layers and the caller's head read
+  // whole. With lengths a row holds its state past its length, so step T-1 is each sequence's
+  // last state; its output there is masked to zero once, at the end. An LSTM's op also returns
+  // the last cell state, as row T of [T + 1, B, H]: its hidden states are the slice of rows
+  // 0..T-1 (one copy, small beside a step's gate work).
+  // (A template, so that the class's explicit instantiation for a GRU does not compile it:
+  // GRUCell has no sequence().)
   template <class C = Cell>
   SequenceOutput run_whole(const Var<T>& x, std::vector<State> initial,
                            const std::vector<std::size_t>& lengths, bool projected) const {
@@ -601,8 +618,15 @@ class Stacked : public Module<T> {
       const auto in_layer = tape.scope("layer", l);
       Var<T> in = l > 0 && dropout_ ? (*dropout_)(states) : states;
       Var<T> x_proj = l == 0 && projected ? in : cells_[l]->input_part(in);
-      states = cells_[l]->sequence(x_proj, initial[l], padded ? lengths : no_lengths);
-      out.last.push_back(select(states, 0, steps - 1));
+      const std::vector<std::size_t>& lens = padded ? lengths : no_lengths;
+      if constexpr (std::is_same_v<C, LSTMCell<T>>) {
+        Var<T> y = cells_[l]->sequence(x_proj, initial[l].h, initial[l].c, lens);
+        states = slice(y, 0, 0, steps);
+        out.last.push_back({select(y, 0, steps - 1), select(y, 0, steps)});
+      } else {
+        states = cells_[l]->sequence(x_proj, initial[l], lens);
+        out.last.push_back(select(states, 0, steps - 1));
+      }
     }
     out.output = padded ? states * tape.constant(step_mask(lengths, steps)) : states;
     return out;
