@@ -81,6 +81,14 @@ T* at_least(Tensor<T>& t, std::size_t n) {
   return t.data();
 }
 
+/// t as a flat buffer of exactly n elements (an op's saved tensor), resized only when its size
+/// differs: a reused tape keeps it.
+template <class T>
+T* exactly(Tensor<T>& t, std::size_t n) {
+  if (t.size() != n || t.dimension() != 1) t.resize(std::array<std::size_t, 1>{n});
+  return t.data();
+}
+
 /// dst [cols, rows] = src [rows, cols]^T, in 32 x 32 tiles so that both sides stay in cache
 /// (a hidden-by-hidden weight of 1024 is 4 MiB).
 template <class T>

@@ -264,9 +264,12 @@ struct LstmSequence {
     Tensor<T>& out = detail::output_shaped(c, std::array<std::size_t, 3>{steps + 1, B, H});
     // What backward reads lives on the node; with no gradient to come, in the tape's scratch.
     const bool keep = c.requires_grad();
-    T* gates = detail::sized(keep ? c.save(0) : c.workspace(0), steps * BG).data();
-    T* cs = detail::sized(keep ? c.save(1) : c.workspace(1), steps * BH).data();
-    T* tcs = detail::sized(keep ? c.save(2) : c.workspace(2), steps * BH).data();
+    const auto buffer = [&](std::size_t k, std::size_t n) {
+      return keep ? detail::exactly(c.save(k), n) : detail::at_least(c.workspace(k), n);
+    };
+    T* gates = buffer(0, steps * BG);
+    T* cs = buffer(1, steps * BH);
+    T* tcs = buffer(2, steps * BH);
     T* y = out.data();
     const T* b = bias ? c.input(4).data() : nullptr;
     for (std::size_t t = 0; t < steps; ++t) {
@@ -334,14 +337,14 @@ struct LstmSequence {
     // d: x's own gradient buffer when it is fresh (dx = d exactly), else a workspace.
     bool x_fresh = false;
     T* gx = c.needs_grad(0) ? c.grad_buffer(0, x_fresh).data() : nullptr;
-    T* d = x_fresh ? gx : detail::sized(c.workspace(0), steps * BG).data();
+    T* d = x_fresh ? gx : detail::at_least(c.workspace(0), steps * BG);
     T* gb = nullptr;
     if (bias && c.needs_grad(4)) gb = c.grad_buffer_zeroed(4).data();
     // dh, dc: what step t+1 sends back to h_t and c_t (nothing to h_{T-1}; gy_T to c_{T-1}).
     // sh keeps a held row's sh_t while the GEMM overwrites dh.
-    T* dh = detail::sized(c.workspace(1), BH).data();
-    T* dc = detail::sized(c.workspace(2), BH).data();
-    T* sh = len ? detail::sized(c.workspace(3), BH).data() : nullptr;
+    T* dh = detail::at_least(c.workspace(1), BH);
+    T* dc = detail::at_least(c.workspace(2), BH);
+    T* sh = len ? detail::at_least(c.workspace(3), BH) : nullptr;
     std::fill(dh, dh + BH, T(0));
     std::memcpy(dc, gy + steps * BH, BH * sizeof(T));
 
