@@ -7,8 +7,8 @@
 # GFLOP/s is put. Builds everything, runs every program at every size interleaved, each pinned to
 # one core with one BLAS/OpenMP thread, takes the median of the repeats, checks that all programs
 # agree on the loss before and after one SGD update, and prints a markdown table; then a second,
-# smaller table with two threads (taskset -c 0,1; OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = 2) at
-# the GEMM-bound sizes, with the spread (min-max) of the runs.
+# smaller table with two threads (taskset -c 0,1; OPENBLAS_NUM_THREADS = 2, and for libtorch
+# OMP_NUM_THREADS = 1, see env_for) at the GEMM-bound sizes, with the spread (min-max) of the runs.
 #   bench/run.sh [--repeats N] [--sizes all|small] [--seconds S] [--json FILE]
 #     --repeats N   runs of each program at each size (default 5); the tables show the median
 #     --sizes small only the first two sizes (a quick check; the LSTM and the two-thread table
@@ -95,8 +95,16 @@ def flops_per_step(family, size):
     return T * B * per_row
 
 
-def env_for(threads):
+def env_for(threads, prog=""):
     n = str(threads)
+    if threads == 2 and "torch" in prog:
+        # libtorch's best two-thread setting here: its GEMMs on two OpenBLAS threads and one
+        # OpenMP thread. With OMP_NUM_THREADS=2 as well, its OpenMP threads each call a
+        # two-thread OpenBLAS (4 threads on 2 cores) and GOMP's spin-waiting starves them: the
+        # loop at (512, 32, 64, 65) ran 4.4-5.1 steps/s against 15.0-15.8 on one thread, and
+        # 1.3 with the other core busy (2026-12-03; OMP=2 with OMP_WAIT_POLICY=PASSIVE: 15.6-18.7,
+        # OMP=2 with one OpenBLAS thread: 13.8-15.5, this setting: 18.7-19.1).
+        return dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS="1", MKL_NUM_THREADS=n)
     return dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
 
 
@@ -105,7 +113,7 @@ def run_one(prog, size, threads):
         cmd = ["/usr/bin/time", "-f", "%M", "-o", rss.name, "taskset", "-c", CORES[threads],
                os.path.join(bindir, prog), *map(str, size), "--seconds", seconds]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=env_for(threads))
+                           env=env_for(threads, prog))
         if p.returncode != 0:
             raise SystemExit(f"FAIL: {' '.join(cmd)} exited with {p.returncode}:\n{p.stderr}")
         rec = json.loads(p.stdout.strip().splitlines()[-1])
@@ -216,8 +224,9 @@ print(f"\nmedian of {repeats} runs, one training step (forward + full BPTT + SGD
       f"% of peak: of the single-thread sgemm peak, {peak[1]:.1f} GFLOP/s (median; runs "
       f"{spread(peaks[1])}; square cblas_sgemm, best of n = 1024, 2048)\n")
 table(1)
-print(f"\ntwo threads: taskset -c 0,1, OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = 2 (libtorch: "
-      f"torch::set_num_threads(2)); median of {repeats} runs with their min-max; % of peak: of "
+print(f"\ntwo threads: taskset -c 0,1, OPENBLAS_NUM_THREADS = 2 (tapegrad, the ceilings; "
+      f"libtorch with OMP_NUM_THREADS = 1, its fastest setting here: see env_for in "
+      f"bench/run.sh); median of {repeats} runs with their min-max; % of peak: of "
       f"the two-thread sgemm peak, {peak[2]:.1f} GFLOP/s (runs {spread(peaks[2])}). The second "
       f"core is shared with whatever else runs on the machine.\n")
 table(2)
