@@ -38,6 +38,67 @@ inline void check_lengths(const char* op, const std::vector<std::size_t>& length
                 " lengths given for a batch of " + std::to_string(sequence[1]) + " (x is " +
                 shape_str(sequence) + ")");
 }
+
+// What the backward of both sequence ops needs of the lengths forward saved: which rows hold at
+// which step, and how many steps ran at all.
+struct HeldRows {
+  const Indices* lengths;  // null: every row runs every step
+  bool operator()(std::size_t t, std::size_t r) const {
+    return lengths && t >= static_cast<std::size_t>((*lengths)[r]);
+  }
+  std::size_t running(std::size_t steps) const {
+    return lengths ? static_cast<std::size_t>(*std::max_element(lengths->begin(), lengths->end()))
+                   : steps;
+  }
+};
+// Steps until every row has ended, for forward (all of them without lengths).
+inline std::size_t running_steps(const std::size_t* lengths, std::size_t steps, std::size_t B) {
+  return lengths ? std::min(steps, *std::max_element(lengths, lengths + B)) : steps;
+}
+// Each of the B lengths in [1, T] for x [T, B, ...].
+inline void check_length_range(const char* op, const std::size_t* lengths, const Shape& x) {
+  if (!lengths) return;
+  for (std::size_t r = 0; r < x[1]; ++r)
+    if (lengths[r] < 1 || lengths[r] > x[0])
+      throw Error(std::string(op) + ": lengths[" + std::to_string(r) + "] is " +
+                  std::to_string(lengths[r]) + "; expected a length in [1, " +
+                  std::to_string(x[0]) + "] (x is " + shape_str(x) + ")");
+}
+
+// Where a sequence op's backward forms the gradient d of its pre-activations (the gates), n
+// elements shaped like x: x's own gradient buffer when that is fresh (then dx = d with no
+// copy), else the tape's workspace 0, added into x's gradient by finish().
+template <class T>
+struct GateGradient {
+  T* gx = nullptr;  // x's gradient buffer, or null when x needs none
+  T* d = nullptr;
+  bool x_fresh = false;
+  GateGradient(BackwardContext<T>& c, std::size_t n) {
+    if (c.needs_grad(0)) gx = c.grad_buffer(0, x_fresh).data();
+    d = x_fresh ? gx : at_least(c.workspace(0), n);
+  }
+  void finish(std::size_t n) const {
+    if (gx && !x_fresh) add_into(gx, d, n, false);
+  }
+};
+
+// dW (+)= sum over the running steps t of d_t^T h_{t-1}, W [G, H] the input wi of the op:
+// d [T, B, G] and the states y (h_t at row t) give one GEMM over steps 1..running-1 (K =
+// (running-1) B), and step 0 one more with h0.
+template <class T>
+void recurrent_weight_grad(BackwardContext<T>& c, std::size_t wi, const T* d, const T* y,
+                           const T* h0, std::size_t running, std::size_t B, std::size_t G,
+                           std::size_t H) {
+  if (!c.needs_grad(wi)) return;
+  bool fresh = false;
+  T* gw = c.grad_buffer(wi, fresh).data();
+  T beta = fresh ? T(0) : T(1);
+  if (running > 1) {
+    gemm(true, false, G, H, (running - 1) * B, d + B * G, y, beta, gw);
+    beta = T(1);
+  }
+  gemm(true, false, G, H, B, d, h0, beta, gw);
+}
 }  // namespace detail
 
 namespace ops {
@@ -73,7 +134,7 @@ struct RnnTanhSequence {
     const Tensor<T>& w = c.input(2);
     check_shapes(x, h0, w, bias ? &c.input(3) : nullptr);
     const std::size_t steps = x.shape()[0], B = x.shape()[1], H = x.shape()[2], BH = B * H;
-    const std::size_t running = running_steps(steps, B);
+    const std::size_t running = detail::running_steps(lengths, steps, B);
     Tensor<T>& y = detail::output_shaped(c, x.shape());
     const T* b = bias ? c.input(3).data() : nullptr;
     // W^T, made once for the T products below: with it each step's GEMM reads both operands
@@ -118,23 +179,16 @@ struct RnnTanhSequence {
     const std::size_t steps = x.shape()[0], B = x.shape()[1], H = x.shape()[2], BH = B * H;
     const T* y = c.output().data();
     const T* gy = c.grad_output().data();
-    const Indices* len = lengths ? &c.saved_indices() : nullptr;
-    const auto held = [len](std::size_t t, std::size_t r) {
-      return len && t >= static_cast<std::size_t>((*len)[r]);
-    };
-
-    // d: x's own gradient buffer when it is fresh (dx = d exactly), else a workspace.
-    bool x_fresh = false;
-    T* gx = c.needs_grad(0) ? c.grad_buffer(0, x_fresh).data() : nullptr;
-    T* d = x_fresh ? gx : detail::at_least(c.workspace(0), steps * BH);
+    const detail::HeldRows held{lengths ? &c.saved_indices() : nullptr};
+    const std::size_t running = held.running(steps);
+    const detail::GateGradient<T> grad(c, steps * BH);
+    T* d = grad.d;
     T* gb = nullptr;
     if (bias && c.needs_grad(3)) gb = c.grad_buffer_zeroed(3).data();
     // carry = what step t+1 sends back to y_t; s keeps s_t itself for held rows.
     T* carry = detail::at_least(c.workspace(1), BH);
-    T* s = len ? detail::at_least(c.workspace(2), BH) : nullptr;
+    T* s = lengths ? detail::at_least(c.workspace(2), BH) : nullptr;
 
-    std::size_t running = steps;
-    if (len) running = static_cast<std::size_t>(*std::max_element(len->begin(), len->end()));
     for (std::size_t t = steps; t-- > 0;) {
       T* dt = d + t * BH;
       const T* yt = y + t * BH;
@@ -164,7 +218,7 @@ struct RnnTanhSequence {
       }
       if (t > 0) {
         detail::gemm(false, false, B, H, H, dt, w, T(0), carry);  // d_t W
-        if (len)
+        if (lengths)
           for (std::size_t r = 0; r < B; ++r)
             if (held(t, r)) std::memcpy(carry + r * H, s + r * H, H * sizeof(T));
       } else if (c.needs_grad(1)) {  // lengths are at least 1: no row is held at t = 0
@@ -173,24 +227,12 @@ struct RnnTanhSequence {
         detail::gemm(false, false, B, H, H, dt, w, fresh ? T(0) : T(1), gh0);
       }
     }
-    if (c.needs_grad(2)) {
-      bool fresh = false;
-      T* gw = c.grad_buffer(2, fresh).data();
-      T beta = fresh ? T(0) : T(1);
-      if (steps > 1) {
-        detail::gemm(true, false, H, H, (steps - 1) * B, d + BH, y, beta, gw);
-        beta = T(1);
-      }
-      detail::gemm(true, false, H, H, B, d, h0, beta, gw);
-    }
-    if (gx && !x_fresh) detail::add_into(gx, d, steps * BH, false);
+    // d_t is 0 at every step from `running` on: those steps add nothing to dW.
+    detail::recurrent_weight_grad(c, 2, d, y, h0, running, B, H, H);
+    grad.finish(steps * BH);
   }
 
  private:
-  // Steps until every row has ended (all of them without lengths).
-  std::size_t running_steps(std::size_t steps, std::size_t B) const {
-    return lengths ? std::min(steps, *std::max_element(lengths, lengths + B)) : steps;
-  }
   template <class T>
   void check_shapes(const Tensor<T>& x, const Tensor<T>& h0, const Tensor<T>& w,
                     const Tensor<T>* b) const {
@@ -207,12 +249,7 @@ struct RnnTanhSequence {
           std::string(b ? " and b [hidden]" : "") + "; got x " + shape_str(s) + ", h0 " +
           shape_str(h0.shape()) + ", W " + shape_str(w.shape()) +
           (b ? ", b " + shape_str(b->shape()) : std::string()));
-    if (lengths)
-      for (std::size_t r = 0; r < B; ++r)
-        if (lengths[r] < 1 || lengths[r] > s[0])
-          throw Error("rnn_tanh_sequence: lengths[" + std::to_string(r) + "] is " +
-                      std::to_string(lengths[r]) + "; expected a length in [1, " +
-                      std::to_string(s[0]) + "] (x is " + shape_str(s) + ")");
+    detail::check_length_range(name, lengths, s);
   }
 };
 TAPEGRAD_BUILTIN_OP(RnnTanhSequence);
@@ -260,7 +297,7 @@ struct LstmSequence {
     check_shapes(x, h0, c0, w, bias ? &c.input(4) : nullptr);
     const std::size_t steps = x.shape()[0], B = x.shape()[1], G = x.shape()[2], H = G / 4;
     const std::size_t BH = B * H, BG = B * G;
-    const std::size_t running = running_steps(steps, B);
+    const std::size_t running = detail::running_steps(lengths, steps, B);
     Tensor<T>& out = detail::output_shaped(c, std::array<std::size_t, 3>{steps + 1, B, H});
     // What backward reads lives on the node; with no gradient to come, in the tape's scratch.
     const bool keep = c.requires_grad();
@@ -329,27 +366,20 @@ struct LstmSequence {
     const T* tcs = c.saved(2).data();
     const T* y = c.output().data();
     const T* gy = c.grad_output().data();
-    const Indices* len = lengths ? &c.saved_indices() : nullptr;
-    const auto held = [len](std::size_t t, std::size_t r) {
-      return len && t >= static_cast<std::size_t>((*len)[r]);
-    };
-
-    // d: x's own gradient buffer when it is fresh (dx = d exactly), else a workspace.
-    bool x_fresh = false;
-    T* gx = c.needs_grad(0) ? c.grad_buffer(0, x_fresh).data() : nullptr;
-    T* d = x_fresh ? gx : detail::at_least(c.workspace(0), steps * BG);
+    const detail::HeldRows held{lengths ? &c.saved_indices() : nullptr};
+    const std::size_t running = held.running(steps);
+    const detail::GateGradient<T> grad(c, steps * BG);
+    T* d = grad.d;
     T* gb = nullptr;
     if (bias && c.needs_grad(4)) gb = c.grad_buffer_zeroed(4).data();
     // dh, dc: what step t+1 sends back to h_t and c_t (nothing to h_{T-1}; gy_T to c_{T-1}).
     // sh keeps a held row's sh_t while the GEMM overwrites dh.
     T* dh = detail::at_least(c.workspace(1), BH);
     T* dc = detail::at_least(c.workspace(2), BH);
-    T* sh = len ? detail::at_least(c.workspace(3), BH) : nullptr;
+    T* sh = lengths ? detail::at_least(c.workspace(3), BH) : nullptr;
     std::fill(dh, dh + BH, T(0));
     std::memcpy(dc, gy + steps * BH, BH * sizeof(T));
 
-    std::size_t running = steps;
-    if (len) running = static_cast<std::size_t>(*std::max_element(len->begin(), len->end()));
     for (std::size_t t = steps; t-- > 0;) {
       T* dt = d + t * BG;
       const T* gyt = gy + t * BH;
@@ -375,7 +405,7 @@ struct LstmSequence {
       }
       if (t > 0) {
         detail::gemm(false, false, B, H, G, dt, w, T(0), dh);  // d_t W
-        if (len)
+        if (lengths)
           for (std::size_t r = 0; r < B; ++r)
             if (held(t, r)) std::memcpy(dh + r * H, sh + r * H, H * sizeof(T));
         continue;
@@ -392,18 +422,9 @@ struct LstmSequence {
         detail::add_into(gc0, dc, BH, fresh);
       }
     }
-    if (c.needs_grad(3)) {
-      // d_t is 0 at every step from `running` on: those steps add nothing to dW.
-      bool fresh = false;
-      T* gw = c.grad_buffer(3, fresh).data();
-      T beta = fresh ? T(0) : T(1);
-      if (running > 1) {
-        detail::gemm(true, false, G, H, (running - 1) * B, d + BG, y, beta, gw);
-        beta = T(1);
-      }
-      detail::gemm(true, false, G, H, B, d, h0, beta, gw);
-    }
-    if (gx && !x_fresh) detail::add_into(gx, d, steps * BG, false);
+    // d_t is 0 at every step from `running` on: those steps add nothing to dW.
+    detail::recurrent_weight_grad(c, 3, d, y, h0, running, B, G, H);
+    grad.finish(steps * BG);
   }
 
  private:
@@ -427,10 +448,6 @@ struct LstmSequence {
       d[3 * H + j] = s_h * tc[j] * o[j] * (T(1) - o[j]);
     }
   }
-  // Steps until every row has ended (all of them without lengths).
-  std::size_t running_steps(std::size_t steps, std::size_t B) const {
-    return lengths ? std::min(steps, *std::max_element(lengths, lengths + B)) : steps;
-  }
   template <class T>
   void check_shapes(const Tensor<T>& x, const Tensor<T>& h0, const Tensor<T>& c0,
                     const Tensor<T>& w, const Tensor<T>* b) const {
@@ -449,12 +466,7 @@ struct LstmSequence {
           std::string(b ? " and b [4 hidden]" : "") + "; got x " + shape_str(s) + ", h0 " +
           shape_str(h0.shape()) + ", c0 " + shape_str(c0.shape()) + ", W " + shape_str(w.shape()) +
           (b ? ", b " + shape_str(b->shape()) : std::string()));
-    if (lengths)
-      for (std::size_t r = 0; r < B; ++r)
-        if (lengths[r] < 1 || lengths[r] > s[0])
-          throw Error("lstm_sequence: lengths[" + std::to_string(r) + "] is " +
-                      std::to_string(lengths[r]) + "; expected a length in [1, " +
-                      std::to_string(s[0]) + "] (x is " + shape_str(s) + ")");
+    detail::check_length_range(name, lengths, s);
   }
 };
 TAPEGRAD_BUILTIN_OP(LstmSequence);

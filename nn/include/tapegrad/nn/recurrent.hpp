@@ -398,8 +398,10 @@ LSTMState<T> hold_ended(const Padding<T>& p, const LSTMState<T>& next, const LST
 }  // namespace detail
 
 /// Layers of cells unrolled over a sequence; layer l > 0 reads layer l-1's hidden states
-/// (through dropout while training, when RecurrentOptions::dropout > 0). The nodes of step t
-/// (from 1) in layer l (from 0) are recorded in Tape::scope "t=<t>/layer<l>".
+/// (through dropout while training, when RecurrentOptions::dropout > 0). Read step by step, the
+/// nodes of step t (from 1) in layer l (from 0) are recorded in Tape::scope "t=<t>/layer<l>";
+/// an RNN or LSTM reading a [T, B, input] tensor records one sequence op per layer, in scope
+/// "layer<l>".
 /// Parameters are named "layer0.weight_ih", "layer0.weight_hh", ... in layer order; their
 /// PyTorch names (torch.nn.RNN/LSTM/GRU, see Module::set_pytorch_name) are "weight_ih_l0",
 /// "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l1", ...
