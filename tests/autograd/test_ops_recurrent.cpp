@@ -5,6 +5,7 @@
 // Tape::one_hot over a sequence of steps.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,28 +84,43 @@ Var<double> projected(const Var<double>& y, std::uint64_t seed) {
   return sum(y * y.tape().constant(random_tensor(y.shape(), g)));
 }
 
-void check_against_unrolled(const std::vector<std::size_t>& lengths, std::size_t steps,
-                            std::uint64_t seed) {
-  Inputs in(seed, steps);
+// `op` (a sequence op) and `unrolled` (the same recurrence from step ops) on the same inputs:
+// the op's name and value against the plain loops, the two values against each other, then
+// every input's gradient of sum(y * r) against the unrolled one's.
+void check_op_against_unrolled(const char* op_name, std::vector<Parameter<double>*> inputs,
+                               const std::vector<const char*>& names,
+                               const std::function<Var<double>(Tape<double>&)>& op,
+                               const std::function<Var<double>(Tape<double>&)>& unrolled,
+                               const Tensor<double>& loops, std::uint64_t seed) {
   Tape<double> a;
-  Var<double> y =
-      rnn_tanh_sequence(a.param(in.x), a.param(in.h0), a.param(in.w), a.param(in.b), lengths);
-  BOOST_TEST(std::string(y.op_name()) == "rnn_tanh_sequence");
-  check_tensor(y.value(), by_loops(in, lengths), 1e-14);
+  Var<double> y = op(a);
+  BOOST_TEST(std::string(y.op_name()) == op_name);
+  check_tensor(y.value(), loops, 1e-14);
   a.backward(projected(y, seed + 9));
   std::vector<Tensor<double>> grads;
-  for (Parameter<double>* p : in.all()) {
+  for (Parameter<double>* p : inputs) {
     grads.push_back(p->grad);
     p->zero_grad();
   }
   Tape<double> b;
-  Var<double> u = unrolled(b, in, lengths);
+  Var<double> u = unrolled(b);
   check_tensor(y.value(), u.value(), 1e-14);
   b.backward(projected(u, seed + 9));
-  const char* names[] = {"x", "h0", "W", "b"};
   for (std::size_t k = 0; k < grads.size(); ++k) BOOST_TEST_CONTEXT("d/d" << names[k]) {
-      check_tensor(grads[k], in.all()[k]->grad, 1e-13);
+      check_tensor(grads[k], inputs[k]->grad, 1e-13);
     }
+}
+
+void check_against_unrolled(const std::vector<std::size_t>& lengths, std::size_t steps,
+                            std::uint64_t seed) {
+  Inputs in(seed, steps);
+  check_op_against_unrolled(
+      "rnn_tanh_sequence", in.all(), {"x", "h0", "W", "b"},
+      [&](Tape<double>& t) {
+        return rnn_tanh_sequence(t.param(in.x), t.param(in.h0), t.param(in.w), t.param(in.b),
+                                 lengths);
+      },
+      [&](Tape<double>& t) { return unrolled(t, in, lengths); }, by_loops(in, lengths), seed);
 }
 
 // ---- lstm_sequence ----
@@ -188,26 +204,16 @@ Var<double> lstm_unrolled(Tape<double>& tape, LstmInputs& in,
 void check_lstm_against_unrolled(const std::vector<std::size_t>& lengths, std::size_t steps,
                                  std::uint64_t seed) {
   LstmInputs in(seed, steps);
-  Tape<double> a;
-  Var<double> y = lstm_sequence(a.param(in.x), a.param(in.h0), a.param(in.c0), a.param(in.w),
-                                a.param(in.b), lengths);
-  BOOST_TEST(std::string(y.op_name()) == "lstm_sequence");
-  BOOST_TEST(shape_str(y.shape()) == shape_str(Shape{steps + 1, kBatch, kHidden}));
-  check_tensor(y.value(), lstm_by_loops(in, lengths), 1e-14);
-  a.backward(projected(y, seed + 9));
-  std::vector<Tensor<double>> grads;
-  for (Parameter<double>* p : in.all()) {
-    grads.push_back(p->grad);
-    p->zero_grad();
-  }
-  Tape<double> b;
-  Var<double> u = lstm_unrolled(b, in, lengths);
-  check_tensor(y.value(), u.value(), 1e-14);
-  b.backward(projected(u, seed + 9));
-  const char* names[] = {"x", "h0", "c0", "W", "b"};
-  for (std::size_t k = 0; k < grads.size(); ++k) BOOST_TEST_CONTEXT("d/d" << names[k]) {
-      check_tensor(grads[k], in.all()[k]->grad, 1e-13);
-    }
+  check_op_against_unrolled(
+      "lstm_sequence", in.all(), {"x", "h0", "c0", "W", "b"},
+      [&](Tape<double>& t) {
+        Var<double> y = lstm_sequence(t.param(in.x), t.param(in.h0), t.param(in.c0), t.param(in.w),
+                                      t.param(in.b), lengths);
+        BOOST_TEST(shape_str(y.shape()) == shape_str(Shape{steps + 1, kBatch, kHidden}));
+        return y;
+      },
+      [&](Tape<double>& t) { return lstm_unrolled(t, in, lengths); }, lstm_by_loops(in, lengths),
+      seed);
 }
 
 }  // namespace
