@@ -487,8 +487,10 @@ class Stacked : public Module<T> {
   /// each in [1, T]): a batch of sequences padded to T steps, read as PyTorch reads a packed
   /// sequence -- sequence b's last state is its state after step lengths[b] - 1, and its output
   /// at the padded steps is zero (as pad_packed_sequence gives). Without lengths, or with every
-  /// length T, no op is added; with them, each step at which some sequence has ended adds a few
-  /// element-wise ops, and no step after the longest sequence runs at all.
+  /// length T, no op is added. With them, an RNN or LSTM (one op per layer) adds one product
+  /// with a [T, B, 1] mask, and its ops run no step after the longest sequence; a GRU adds a few
+  /// element-wise ops at each step at which some sequence has ended, and runs no step after the
+  /// longest sequence at all.
   /// (A template only so that a braced list -- rnn({x0, x1}), rnn({}) -- still means the
   /// per-step form: a braced list deduces no V, where a non-template Var overload would take
   /// rnn({x}) as an exact match.)
