@@ -27,6 +27,7 @@
 #include "tapegrad/detail/blas.hpp"
 #include "tapegrad/detail/simd.hpp"
 #include "tapegrad/op.hpp"
+#include "tapegrad/ops/linalg.hpp"  // fill_rows
 
 namespace tapegrad {
 namespace detail {
@@ -156,12 +157,7 @@ struct RnnTanhSequence {
         continue;
       }
       const T* xt = x.data() + t * BH;
-      if (b) {
-        for (std::size_t r = 0; r < B; ++r)
-          for (std::size_t j = 0; j < H; ++j) yt[r * H + j] = xt[r * H + j] + b[j];
-      } else {
-        std::memcpy(yt, xt, BH * sizeof(T));
-      }
+      fill_rows<T>(B, H, xt, b, nullptr, yt);  // x_t + b, which the GEMM then adds onto
       detail::gemm(false, !transposed, B, H, H, prev, wt, T(1), yt);
       detail::simd::tanh(yt, yt, BH);
       if (lengths)
@@ -322,12 +318,7 @@ struct LstmSequence {
       }
       T* at = gates + t * BG;
       const T* xt = x.data() + t * BG;
-      if (b) {
-        for (std::size_t r = 0; r < B; ++r)
-          for (std::size_t k = 0; k < G; ++k) at[r * G + k] = xt[r * G + k] + b[k];
-      } else {
-        std::memcpy(at, xt, BG * sizeof(T));
-      }
+      fill_rows<T>(B, G, xt, b, nullptr, at);  // x_t + b, which the GEMM then adds onto
       detail::gemm(false, true, B, G, H, hp, w.data(), T(1), at);
       for (std::size_t r = 0; r < B; ++r) {
         const std::size_t o = r * H;
