@@ -372,9 +372,10 @@ BOOST_AUTO_TEST_CASE(one_hot_of_a_sequence_of_steps) {
 }
 
 BOOST_AUTO_TEST_CASE(op_check_rerecords_a_sequence_one_hot) {
-  // check_ops records each op again on a tape of its own; a [T, B, V] one-hot input must come
-  // back as one (else linear would read it as a dense matrix and the check still pass, but it
-  // would not be checking the gather).
+  // check_ops records each op again on a tape of its own, one-hot inputs as one-hot. It read a
+  // one-hot's classes from axis 1, which for [T, B, V] is B: class 2 of a batch of 2 was then
+  // "out of range" and the check threw. (Whether the re-recorded input is one-hot, and so the
+  // gather checked rather than a dense product, this test cannot see: both pass.)
   std::mt19937_64 g(10);
   Parameter<double> w(random_tensor({4, 3}, g)), wh(random_tensor({4, 4}, g)),
       h0(random_tensor({2, 4}, g));
