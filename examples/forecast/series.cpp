@@ -140,7 +140,11 @@ SeriesData read_csv_series(const std::string& input, const std::string& column,
       std::size_t after = i + 1;
       while (!raw[after]) ++after;
       const double f = double(i - before) / double(after - before);
-      out.values.push_back(*raw[before] + f * (*raw[after] - *raw[before]));
+      const double a = *raw[before], b = *raw[after];
+      // a + f (b - a) overflows when a and b have opposite signs near the largest double
+      // (b - a is then inf); the weighted sum cannot overflow there, its terms cancel.
+      out.values.push_back(std::signbit(a) == std::signbit(b) ? a + f * (b - a)
+                                                              : (1 - f) * a + f * b);
       ++out.filled;
     }
     out.labels.push_back(labels[i]);

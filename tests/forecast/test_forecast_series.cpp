@@ -56,6 +56,14 @@ BOOST_AUTO_TEST_CASE(missing_values_inside_are_interpolated_and_at_the_ends_drop
   BOOST_TEST(s.dropped == 4u);
 }
 
+BOOST_AUTO_TEST_CASE(a_gap_between_the_largest_values_of_opposite_sign_is_filled_finite) {
+  // Found by fuzz_csv: the fill between -1e308 and 1e308 was -1e308 + 0.5 * inf.
+  const SeriesData s = read_csv_series("t,v\n1,-1e308\n2,\n3,1e308\n4,\n5,1.5e308\n", "v", "x.csv");
+  BOOST_TEST(s.values == std::vector<double>({-1e308, 0, 1e308, 1.25e308, 1.5e308}),
+             boost::test_tools::per_element());
+  BOOST_TEST(s.filled == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(bad_files_say_where_and_what) {
   BOOST_TEST(error_of([] { read_csv_series("", "v", "a.csv"); }) ==
              "'a.csv' is empty: expected a header line and rows");
