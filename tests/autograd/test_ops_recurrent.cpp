@@ -59,8 +59,9 @@ Tensor<double> by_loops(const Inputs& in, const std::vector<std::size_t>& length
 }
 
 // The same recurrence from the step ops, the way a cell runs it: tanh(x_t + linear(h, W, b)),
-// and with lengths keep * step + drop * held.
-Var<double> unrolled(Tape<double>& tape, Inputs& in, const std::vector<std::size_t>& lengths) {
+// and with lengths keep * step + drop * held. `states` gets every step's state.
+Var<double> unrolled(Tape<double>& tape, Inputs& in, const std::vector<std::size_t>& lengths,
+                     std::vector<Var<double>>& states) {
   const std::size_t T = in.x.value.shape()[0];
   Var<double> x = tape.param(in.x), w = tape.param(in.w), b = tape.param(in.b);
   Var<double> h = tape.param(in.h0);
@@ -75,6 +76,7 @@ Var<double> unrolled(Tape<double>& tape, Inputs& in, const std::vector<std::size
     ys.push_back(next);
     h = next;
   }
+  states = ys;
   return stack(ys, 0);
 }
 
@@ -84,16 +86,20 @@ Var<double> projected(const Var<double>& y, std::uint64_t seed) {
   return sum(y * y.tape().constant(random_tensor(y.shape(), g)));
 }
 
+using SequenceOp = std::function<Var<double>(Tape<double>&, std::vector<double>* norms)>;
+using Unrolled = std::function<Var<double>(Tape<double>&, std::vector<Var<double>>& states)>;
+
 // `op` (a sequence op) and `unrolled` (the same recurrence from step ops) on the same inputs:
 // the op's name and value against the plain loops, the two values against each other, then
-// every input's gradient of sum(y * r) against the unrolled one's.
+// every input's gradient of sum(y * r) against the unrolled one's, and the state gradient norms
+// the op reports against those of hooks on the unrolled states (their whole gradients).
 void check_op_against_unrolled(const char* op_name, std::vector<Parameter<double>*> inputs,
-                               const std::vector<const char*>& names,
-                               const std::function<Var<double>(Tape<double>&)>& op,
-                               const std::function<Var<double>(Tape<double>&)>& unrolled,
-                               const Tensor<double>& loops, std::uint64_t seed) {
+                               const std::vector<const char*>& names, const SequenceOp& op,
+                               const Unrolled& unrolled, const Tensor<double>& loops,
+                               std::uint64_t seed) {
   Tape<double> a;
-  Var<double> y = op(a);
+  std::vector<double> norms{-1.0};  // stale: backward must replace it
+  Var<double> y = op(a, &norms);
   BOOST_TEST(std::string(y.op_name()) == op_name);
   check_tensor(y.value(), loops, 1e-14);
   a.backward(projected(y, seed + 9));
@@ -103,11 +109,24 @@ void check_op_against_unrolled(const char* op_name, std::vector<Parameter<double
     p->zero_grad();
   }
   Tape<double> b;
-  Var<double> u = unrolled(b);
+  std::vector<Var<double>> states;
+  Var<double> u = unrolled(b, states);
   check_tensor(y.value(), u.value(), 1e-14);
+  std::vector<double> hooked(states.size(), -1.0);
+  for (std::size_t t = 0; t < states.size(); ++t)
+    states[t].on_grad([&hooked, t](Tensor<double>& g) {
+      double sq = 0;
+      for (double v : g) sq += v * v;
+      hooked[t] = std::sqrt(sq);
+    });
   b.backward(projected(u, seed + 9));
   for (std::size_t k = 0; k < grads.size(); ++k) BOOST_TEST_CONTEXT("d/d" << names[k]) {
       check_tensor(grads[k], inputs[k]->grad, 1e-13);
+    }
+  BOOST_TEST_REQUIRE(norms.size() == states.size());
+  for (std::size_t t = 0; t < norms.size(); ++t) BOOST_TEST_CONTEXT("||dL/dy_" << t << "||") {
+      BOOST_TEST(hooked[t] > 0);
+      BOOST_TEST(norms[t] == hooked[t], boost::test_tools::tolerance(1e-13));
     }
 }
 
@@ -116,11 +135,14 @@ void check_against_unrolled(const std::vector<std::size_t>& lengths, std::size_t
   Inputs in(seed, steps);
   check_op_against_unrolled(
       "rnn_tanh_sequence", in.all(), {"x", "h0", "W", "b"},
-      [&](Tape<double>& t) {
+      [&](Tape<double>& t, std::vector<double>* norms) {
         return rnn_tanh_sequence(t.param(in.x), t.param(in.h0), t.param(in.w), t.param(in.b),
-                                 lengths);
+                                 lengths, norms);
       },
-      [&](Tape<double>& t) { return unrolled(t, in, lengths); }, by_loops(in, lengths), seed);
+      [&](Tape<double>& t, std::vector<Var<double>>& states) {
+        return unrolled(t, in, lengths, states);
+      },
+      by_loops(in, lengths), seed);
 }
 
 // ---- lstm_sequence ----
@@ -174,8 +196,10 @@ Tensor<double> lstm_by_loops(const LstmInputs& in, const std::vector<std::size_t
 
 // The same from the step ops, the way LSTMCell runs a step: the gates from linear(h, W, b, x_t),
 // sliced and activated one by one, and with lengths keep * step + drop * held for h and c.
+// `states` gets every step's h.
 Var<double> lstm_unrolled(Tape<double>& tape, LstmInputs& in,
-                          const std::vector<std::size_t>& lengths) {
+                          const std::vector<std::size_t>& lengths,
+                          std::vector<Var<double>>& states) {
   const std::size_t T = in.x.value.shape()[0], H = kHidden;
   Var<double> x = tape.param(in.x), w = tape.param(in.w), b = tape.param(in.b);
   Var<double> h = tape.param(in.h0), c = tape.param(in.c0);
@@ -197,6 +221,7 @@ Var<double> lstm_unrolled(Tape<double>& tape, LstmInputs& in,
     h = h_next;
     c = c_next;
   }
+  states = ys;
   ys.push_back(c);
   return stack(ys, 0);
 }
@@ -206,14 +231,16 @@ void check_lstm_against_unrolled(const std::vector<std::size_t>& lengths, std::s
   LstmInputs in(seed, steps);
   check_op_against_unrolled(
       "lstm_sequence", in.all(), {"x", "h0", "c0", "W", "b"},
-      [&](Tape<double>& t) {
+      [&](Tape<double>& t, std::vector<double>* norms) {
         Var<double> y = lstm_sequence(t.param(in.x), t.param(in.h0), t.param(in.c0), t.param(in.w),
-                                      t.param(in.b), lengths);
+                                      t.param(in.b), lengths, norms);
         BOOST_TEST(shape_str(y.shape()) == shape_str(Shape{steps + 1, kBatch, kHidden}));
         return y;
       },
-      [&](Tape<double>& t) { return lstm_unrolled(t, in, lengths); }, lstm_by_loops(in, lengths),
-      seed);
+      [&](Tape<double>& t, std::vector<Var<double>>& states) {
+        return lstm_unrolled(t, in, lengths, states);
+      },
+      lstm_by_loops(in, lengths), seed);
 }
 
 }  // namespace

@@ -258,6 +258,45 @@ BOOST_AUTO_TEST_CASE(the_tensor_form_is_the_step_form) {
   check_tensor_form_equals_step_form<nn::GRU<double>>(3);
 }
 
+// The norms a stack reports for its top layer's states (state_grad_norms) are those that hooks
+// on the step form's top states read: the states' whole gradients, from the output and from the
+// next step. The loss also reads the last state, so the last step's gradient has both parts.
+template <class Layer>
+void check_state_grad_norms_are_the_step_forms(std::uint64_t seed) {
+  const std::size_t steps = 5, batch = 3, layers = 2;
+  std::mt19937_64 gen(seed);
+  nn::Rng rng(seed);
+  Layer layer(kInput, kHidden, layers, rng);
+  randomise(layer, gen);
+  const Tensor<double> x = random_tensor({steps, batch, kInput}, gen);
+  const Tensor<double> r = random_tensor({steps, batch, kHidden}, gen);
+  const Tensor<double> r_last = random_tensor({batch, kHidden}, gen);
+  Tape<double> a;
+  std::vector<double> norms;
+  const auto seq = layer(a.leaf(x), {}, {}, &norms);
+  a.backward(sum(seq.output * a.constant(r)) +
+             sum(hidden_of<Layer>(seq.last.back()) * a.constant(r_last)));
+  Tape<double> b;
+  const auto by_step = layer(unstack(b.leaf(x), 0));
+  std::vector<double> hooked(steps, -1.0);
+  for (std::size_t t = 0; t < steps; ++t)
+    by_step.outputs[t].on_grad(
+        [&hooked, t](Tensor<double>& g) { hooked[t] = std::sqrt(double(xt::sum(g * g)())); });
+  b.backward(sum(stack(by_step.outputs, 0) * b.constant(r)) +
+             sum(hidden_of<Layer>(by_step.last.back()) * b.constant(r_last)));
+  BOOST_TEST_REQUIRE(norms.size() == steps);
+  for (std::size_t t = 0; t < steps; ++t) {
+    BOOST_TEST(hooked[t] > 0);
+    BOOST_TEST(norms[t] == hooked[t], boost::test_tools::tolerance(1e-12));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(state_grad_norms_are_what_hooks_on_the_step_form_read) {
+  check_state_grad_norms_are_the_step_forms<nn::RNN<double>>(41);
+  check_state_grad_norms_are_the_step_forms<nn::LSTM<double>>(42);
+  check_state_grad_norms_are_the_step_forms<nn::GRU<double>>(43);
+}
+
 BOOST_AUTO_TEST_CASE(lengths_of_every_step_add_no_op) {
   // Full lengths are no padding: the same tape, node for node, as no lengths.
   std::mt19937_64 gen(4);

@@ -20,6 +20,7 @@
 // form runs on it the way nn::RNN's runs on rnn_tanh_sequence.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -64,6 +65,26 @@ inline void check_length_range(const char* op, const std::size_t* lengths, const
       throw Error(std::string(op) + ": lengths[" + std::to_string(r) + "] is " +
                   std::to_string(lengths[r]) + "; expected a length in [1, " +
                   std::to_string(x[0]) + "] (x is " + shape_str(x) + ")");
+}
+
+// ||a + b||^2 over n elements (b may be null), summed in double: one step's share of a state
+// gradient's norm, for a sequence op asked for them (state_grad_norms).
+template <class T>
+double squared_norm_of_sum(const T* a, const T* b, std::size_t n) {
+  double sum = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const double v = double(a[k]) + (b ? double(b[k]) : 0.0);
+    sum += v * v;
+  }
+  return sum;
+}
+
+// The norms a sequence op's backward reports, one per step, all 0 to start; null when the
+// caller asked for none.
+inline double* state_grad_norms_of(std::vector<double>* norms, std::size_t steps) {
+  if (!norms) return nullptr;
+  norms->assign(steps, 0.0);
+  return norms->data();
 }
 
 // Where a sequence op's backward forms the gradient d of its pre-activations (the gates), n
@@ -127,6 +148,9 @@ struct RnnTanhSequence {
   // One length per row of the batch, or null: read while recording only (backward reads the
   // copy forward saves).
   const std::size_t* lengths;
+  // Null, or where backward puts ||s_t|| for every step (the whole batch's; see
+  // rnn_tanh_sequence): the caller's, alive until backward.
+  std::vector<double>* state_grad_norms = nullptr;
 
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -184,6 +208,7 @@ struct RnnTanhSequence {
     // carry = what step t+1 sends back to y_t; s keeps s_t itself for held rows.
     T* carry = detail::at_least(c.workspace(1), BH);
     T* s = lengths ? detail::at_least(c.workspace(2), BH) : nullptr;
+    double* norms = detail::state_grad_norms_of(state_grad_norms, steps);
 
     for (std::size_t t = steps; t-- > 0;) {
       T* dt = d + t * BH;
@@ -193,15 +218,19 @@ struct RnnTanhSequence {
       if (t >= running) {  // every row held: s_t goes on whole, d_t = 0
         for (std::size_t k = 0; k < BH; ++k) carry[k] = gyt[k] + (last ? T(0) : carry[k]);
         std::fill(dt, dt + BH, T(0));
+        if (norms) norms[t] = std::sqrt(detail::squared_norm_of_sum<T>(carry, nullptr, BH));
         continue;
       }
+      double squared = 0;  // ||s_t||^2, when asked for
       for (std::size_t r = 0; r < B; ++r) {
         const std::size_t o = r * H;
         if (held(t, r)) {  // d_t = 0; the whole of s_t goes on to y_{t-1}
           for (std::size_t j = 0; j < H; ++j) s[o + j] = gyt[o + j] + (last ? T(0) : carry[o + j]);
           std::fill(dt + o, dt + o + H, T(0));
+          if (norms) squared += detail::squared_norm_of_sum<T>(s + o, nullptr, H);
           continue;
         }
+        if (norms) squared += detail::squared_norm_of_sum(gyt + o, last ? nullptr : carry + o, H);
         if (last) {
           for (std::size_t j = 0; j < H; ++j)
             dt[o + j] = gyt[o + j] * (T(1) - yt[o + j] * yt[o + j]);
@@ -212,6 +241,7 @@ struct RnnTanhSequence {
         if (gb)
           for (std::size_t j = 0; j < H; ++j) gb[j] += dt[o + j];
       }
+      if (norms) norms[t] = std::sqrt(squared);
       if (t > 0) {
         detail::gemm(false, false, B, H, H, dt, w, T(0), carry);  // d_t W
         if (lengths)
@@ -283,6 +313,8 @@ struct LstmSequence {
   bool bias;
   // One length per row of the batch, or null: read while recording only (as RnnTanhSequence's).
   const std::size_t* lengths;
+  // Null, or where backward puts ||sh_t|| for every step (as RnnTanhSequence's).
+  std::vector<double>* state_grad_norms = nullptr;
 
   template <class T>
   void forward(ForwardContext<T>& c) const {
@@ -370,6 +402,7 @@ struct LstmSequence {
     T* sh = lengths ? detail::at_least(c.workspace(3), BH) : nullptr;
     std::fill(dh, dh + BH, T(0));
     std::memcpy(dc, gy + steps * BH, BH * sizeof(T));
+    double* norms = detail::state_grad_norms_of(state_grad_norms, steps);
 
     for (std::size_t t = steps; t-- > 0;) {
       T* dt = d + t * BG;
@@ -377,14 +410,17 @@ struct LstmSequence {
       if (t >= running) {  // every row held: sh_t and sc_t go on whole, d_t = 0
         for (std::size_t k = 0; k < BH; ++k) dh[k] += gyt[k];
         std::fill(dt, dt + BG, T(0));
+        if (norms) norms[t] = std::sqrt(detail::squared_norm_of_sum<T>(dh, nullptr, BH));
         continue;
       }
       const T* at = gates + t * BG;
       const T* cp = t == 0 ? c0 : cs + (t - 1) * BH;
       const T* tct = tcs + t * BH;
+      double squared = 0;  // ||sh_t||^2, when asked for
       for (std::size_t r = 0; r < B; ++r) {
         const std::size_t o = r * H;
         T* dr = dt + r * G;
+        if (norms) squared += detail::squared_norm_of_sum(gyt + o, dh + o, H);  // sh_t's row
         if (held(t, r)) {  // d_t = 0; dc[r] is already sc_t, what c_{t-1} receives
           for (std::size_t j = 0; j < H; ++j) sh[o + j] = gyt[o + j] + dh[o + j];
           std::fill(dr, dr + G, T(0));
@@ -394,6 +430,7 @@ struct LstmSequence {
         if (gb)
           for (std::size_t k = 0; k < G; ++k) gb[k] += dr[k];
       }
+      if (norms) norms[t] = std::sqrt(squared);
       if (t > 0) {
         detail::gemm(false, false, B, H, G, dt, w, T(0), dh);  // d_t W
         if (lengths)
@@ -471,17 +508,29 @@ TAPEGRAD_BUILTIN_OP(LstmSequence);
 /// weight_hh); b [H] (bias_hh). Returns y [T, B, H], the state after every step.
 /// lengths (optional, one per row of the batch, each in [1, T]): row r stops after step
 /// lengths[r] - 1 and holds its state from then on, so y[T-1] is every row's last state.
+/// state_grad_norms (optional): the next backward pass sets it to T norms, ||dL/dy_t|| over
+/// the whole batch for every step, where dL/dy_t is the state's whole gradient: what y
+/// receives from outside at row t plus what step t+1 sends back. It is what a hook on each
+/// step's state reads when the cell runs step by step (the gradient that vanishes or explodes
+/// along the sequence), which y's own gradient, the outside part alone, does not show. The
+/// vector must outlive that backward pass.
 template <class T>
 Var<T> rnn_tanh_sequence(const Var<T>& x, const Var<T>& h0, const Var<T>& w,
-                         const std::vector<std::size_t>& lengths = {}) {
+                         const std::vector<std::size_t>& lengths = {},
+                         std::vector<double>* state_grad_norms = nullptr) {
   detail::check_lengths("rnn_tanh_sequence", lengths, x.shape());
-  return apply(ops::RnnTanhSequence{false, lengths.empty() ? nullptr : lengths.data()}, x, h0, w);
+  return apply(
+      ops::RnnTanhSequence{false, lengths.empty() ? nullptr : lengths.data(), state_grad_norms}, x,
+      h0, w);
 }
 template <class T>
 Var<T> rnn_tanh_sequence(const Var<T>& x, const Var<T>& h0, const Var<T>& w, const Var<T>& b,
-                         const std::vector<std::size_t>& lengths = {}) {
+                         const std::vector<std::size_t>& lengths = {},
+                         std::vector<double>* state_grad_norms = nullptr) {
   detail::check_lengths("rnn_tanh_sequence", lengths, x.shape());
-  return apply(ops::RnnTanhSequence{true, lengths.empty() ? nullptr : lengths.data()}, x, h0, w, b);
+  return apply(
+      ops::RnnTanhSequence{true, lengths.empty() ? nullptr : lengths.data(), state_grad_norms}, x,
+      h0, w, b);
 }
 
 /// The LSTM over a whole sequence as one op (gates in PyTorch's order i, f, g, o):
@@ -496,18 +545,25 @@ Var<T> rnn_tanh_sequence(const Var<T>& x, const Var<T>& h0, const Var<T>& w, con
 /// lengths (optional, one per row of the batch, each in [1, T]): row r stops after step
 /// lengths[r] - 1 and holds both h and c from then on, so rows T-1 and T are every sequence's
 /// last h and c.
+/// state_grad_norms (optional): as rnn_tanh_sequence's, ||dL/dh_t|| for t = 0..T-1, h_t's
+/// whole gradient (from outside at row t, and from step t+1).
 template <class T>
 Var<T> lstm_sequence(const Var<T>& x, const Var<T>& h0, const Var<T>& c0, const Var<T>& w,
-                     const std::vector<std::size_t>& lengths = {}) {
+                     const std::vector<std::size_t>& lengths = {},
+                     std::vector<double>* state_grad_norms = nullptr) {
   detail::check_lengths("lstm_sequence", lengths, x.shape());
-  return apply(ops::LstmSequence{false, lengths.empty() ? nullptr : lengths.data()}, x, h0, c0, w);
+  return apply(
+      ops::LstmSequence{false, lengths.empty() ? nullptr : lengths.data(), state_grad_norms}, x, h0,
+      c0, w);
 }
 template <class T>
 Var<T> lstm_sequence(const Var<T>& x, const Var<T>& h0, const Var<T>& c0, const Var<T>& w,
-                     const Var<T>& b, const std::vector<std::size_t>& lengths = {}) {
+                     const Var<T>& b, const std::vector<std::size_t>& lengths = {},
+                     std::vector<double>* state_grad_norms = nullptr) {
   detail::check_lengths("lstm_sequence", lengths, x.shape());
-  return apply(ops::LstmSequence{true, lengths.empty() ? nullptr : lengths.data()}, x, h0, c0, w,
-               b);
+  return apply(
+      ops::LstmSequence{true, lengths.empty() ? nullptr : lengths.data(), state_grad_norms}, x, h0,
+      c0, w, b);
 }
 
 }  // namespace tapegrad

@@ -17,6 +17,7 @@
 // own; the per-step form and the GRU stay composed from engine ops.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -206,14 +207,16 @@ class RNNCell : public RecurrentWeights<T> {
   /// [batch, hidden] -> the state after every step [T, batch, hidden], recorded as one op
   /// (rnn_tanh_sequence: the states in one buffer, the weight's gradient one GEMM). lengths as
   /// in Stacked's sequence form, except that a row past its length holds its state here (the
-  /// last step's row is each sequence's last state) instead of reading zero.
+  /// last step's row is each sequence's last state) instead of reading zero. state_grad_norms:
+  /// see rnn_tanh_sequence.
   Var<T> sequence(const Var<T>& x_proj, const Var<T>& h0,
-                  const std::vector<std::size_t>& lengths = {}) const {
+                  const std::vector<std::size_t>& lengths = {},
+                  std::vector<double>* state_grad_norms = nullptr) const {
     Tape<T>& t = h0.tape();
     Var<T> w = t.param(this->recurrent_weight());
     Parameter<T>* b = this->recurrent_bias();
-    return b ? rnn_tanh_sequence(x_proj, h0, w, t.param(*b), lengths)
-             : rnn_tanh_sequence(x_proj, h0, w, lengths);
+    return b ? rnn_tanh_sequence(x_proj, h0, w, t.param(*b), lengths, state_grad_norms)
+             : rnn_tanh_sequence(x_proj, h0, w, lengths, state_grad_norms);
   }
   State zero_state(Tape<T>& t, std::size_t batch) const { return this->zero_hidden(t, batch); }
   static const Var<T>& output(const State& s) { return s; }
@@ -258,13 +261,15 @@ class LSTMCell : public RecurrentWeights<T> {
   /// rows 0..T-1 are the hidden state after every step and row T the last cell state (take them
   /// apart with slice(y, 0, 0, T) and select(y, 0, T)). lengths as in RNNCell::sequence: a row
   /// past its length holds both h and c, so rows T-1 and T are each sequence's last h and c.
+  /// state_grad_norms: see lstm_sequence.
   Var<T> sequence(const Var<T>& x_proj, const Var<T>& h0, const Var<T>& c0,
-                  const std::vector<std::size_t>& lengths = {}) const {
+                  const std::vector<std::size_t>& lengths = {},
+                  std::vector<double>* state_grad_norms = nullptr) const {
     Tape<T>& t = h0.tape();
     Var<T> w = t.param(this->recurrent_weight());
     Parameter<T>* b = this->recurrent_bias();
-    return b ? lstm_sequence(x_proj, h0, c0, w, t.param(*b), lengths)
-             : lstm_sequence(x_proj, h0, c0, w, lengths);
+    return b ? lstm_sequence(x_proj, h0, c0, w, t.param(*b), lengths, state_grad_norms)
+             : lstm_sequence(x_proj, h0, c0, w, lengths, state_grad_norms);
   }
   State zero_state(Tape<T>& t, std::size_t batch) const {
     Var<T> z = this->zero_hidden(t, batch);
@@ -491,20 +496,27 @@ class Stacked : public Module<T> {
   /// with a [T, B, 1] mask, and its ops run no step after the longest sequence; a GRU adds a few
   /// element-wise ops at each step at which some sequence has ended, and runs no step after the
   /// longest sequence at all.
+  /// state_grad_norms (optional): the next backward pass sets it to T norms, ||dL/dh_t|| of the
+  /// top layer's hidden state at every step over the whole batch, h_t's whole gradient (from
+  /// the output, and from step t+1): how far back along the sequence the gradient reaches. The
+  /// vector must outlive that backward pass. (An RNN or LSTM's op computes them on its way; a
+  /// GRU's reads them with a hook on each step's state.)
   /// (A template only so that a braced list -- rnn({x0, x1}), rnn({}) -- still means the
   /// per-step form: a braced list deduces no V, where a non-template Var overload would take
   /// rnn({x}) as an exact match.)
   template <class V, class = std::enable_if_t<std::is_same_v<V, Var<T>>>>
   SequenceOutput operator()(const V& x, std::vector<State> initial = {},
-                            const std::vector<std::size_t>& lengths = {}) const {
-    return run_sequence(x, std::move(initial), lengths, false);
+                            const std::vector<std::size_t>& lengths = {},
+                            std::vector<double>* state_grad_norms = nullptr) const {
+    return run_sequence(x, std::move(initial), lengths, false, state_grad_norms);
   }
   /// The same, given the first layer's input projections layer(0).input_part(x)
   /// [T, B, gates * hidden] (input_part reads [T, B, input] whole).
   template <class V, class = std::enable_if_t<std::is_same_v<V, Var<T>>>>
   SequenceOutput from_projections(const V& x_proj, std::vector<State> initial = {},
-                                  const std::vector<std::size_t>& lengths = {}) const {
-    return run_sequence(x_proj, std::move(initial), lengths, true);
+                                  const std::vector<std::size_t>& lengths = {},
+                                  std::vector<double>* state_grad_norms = nullptr) const {
+    return run_sequence(x_proj, std::move(initial), lengths, true, state_grad_norms);
   }
 
   /// Layer l's step alone: its input (for l > 0 layer l-1's output, which goes through the
@@ -527,7 +539,8 @@ class Stacked : public Module<T> {
 
  private:
   Output run(const std::vector<Var<T>>& xs, std::vector<State> initial, bool projected,
-             const std::vector<std::size_t>& lengths = {}) const {
+             const std::vector<std::size_t>& lengths = {},
+             std::vector<double>* state_grad_norms = nullptr) const {
     if (xs.empty()) throw Error("recurrent layer: the input sequence is empty");
     Tape<T>& tape = xs[0].tape();
     const std::size_t batch = xs[0].shape()[0];
@@ -552,6 +565,7 @@ class Stacked : public Module<T> {
         out.last[l] = masked ? detail::hold_ended(pad, next, out.last[l]) : std::move(next);
       }
       const Var<T>& top = Cell::output(out.last.back());
+      if (state_grad_norms) hook_grad_norm(top, *state_grad_norms, t);
       out.outputs.push_back(masked ? pad.keep * top : top);
     }
     if (pad.steps < xs.size()) {  // every sequence has ended: zero outputs, no step
@@ -567,7 +581,8 @@ class Stacked : public Module<T> {
   // time over the whole sequence (run_whole); a GRU step by step, its steps selects of x and its
   // output a stack of the per-step states.
   SequenceOutput run_sequence(const Var<T>& x, std::vector<State> initial,
-                              const std::vector<std::size_t>& lengths, bool projected) const {
+                              const std::vector<std::size_t>& lengths, bool projected,
+                              std::vector<double>* state_grad_norms) const {
     // A projection is as wide as the first layer's stacked gates (weight_ih's rows).
     const std::size_t width = projected ? cells_[0]->weight_ih().value.shape()[0] : input_size;
     const Shape& s = x.shape();
@@ -587,9 +602,12 @@ class Stacked : public Module<T> {
                     std::to_string(s[0]) + "] (the input " + shape_str(s) + " has " +
                     std::to_string(s[0]) + " steps)");
     if constexpr (std::is_same_v<Cell, RNNCell<T>> || std::is_same_v<Cell, LSTMCell<T>>) {
-      return run_whole(x, std::move(initial), lengths, projected);
+      return run_whole(x, std::move(initial), lengths, projected, state_grad_norms);
     } else {
-      Output out = run(unstack(x, 0), std::move(initial), projected, lengths);
+      // Every step's norm is set by its hook; a step after the longest sequence runs no cell
+      // (its state is the held one, read through the zero output only), so it keeps 0.
+      if (state_grad_norms) state_grad_norms->assign(s[0], 0.0);
+      Output out = run(unstack(x, 0), std::move(initial), projected, lengths, state_grad_norms);
       return {stack(out.outputs, 0), std::move(out.last)};
     }
   }
@@ -605,7 +623,8 @@ class Stacked : public Module<T> {
   // GRUCell has no sequence().)
   template <class C = Cell>
   SequenceOutput run_whole(const Var<T>& x, std::vector<State> initial,
-                           const std::vector<std::size_t>& lengths, bool projected) const {
+                           const std::vector<std::size_t>& lengths, bool projected,
+                           std::vector<double>* state_grad_norms) const {
     Tape<T>& tape = x.tape();
     const std::size_t steps = x.shape()[0], batch = x.shape()[1];
     if (initial.empty())
@@ -623,17 +642,26 @@ class Stacked : public Module<T> {
       Var<T> in = l > 0 && dropout_ ? (*dropout_)(states) : states;
       Var<T> x_proj = l == 0 && projected ? in : cells_[l]->input_part(in);
       const std::vector<std::size_t>& lens = padded ? lengths : no_lengths;
+      std::vector<double>* norms = l + 1 == cells_.size() ? state_grad_norms : nullptr;
       if constexpr (std::is_same_v<C, LSTMCell<T>>) {
-        Var<T> y = cells_[l]->sequence(x_proj, initial[l].h, initial[l].c, lens);
+        Var<T> y = cells_[l]->sequence(x_proj, initial[l].h, initial[l].c, lens, norms);
         states = slice(y, 0, 0, steps);
         out.last.push_back({select(y, 0, steps - 1), select(y, 0, steps)});
       } else {
-        states = cells_[l]->sequence(x_proj, initial[l], lens);
+        states = cells_[l]->sequence(x_proj, initial[l], lens, norms);
         out.last.push_back(select(states, 0, steps - 1));
       }
     }
     out.output = padded ? states * tape.constant(step_mask(lengths, steps)) : states;
     return out;
+  }
+  // norms[t] = ||state's gradient|| in the next backward pass (norms has a place for step t).
+  static void hook_grad_norm(const Var<T>& state, std::vector<double>& norms, std::size_t t) {
+    state.on_grad([&norms, t](Tensor<T>& g) {
+      double sq = 0;
+      for (const T v : g) sq += double(v) * double(v);
+      norms[t] = std::sqrt(sq);
+    });
   }
   // [T, B, 1]: 1 where step t is within sequence b's length, else 0.
   static Tensor<T> step_mask(const std::vector<std::size_t>& lengths, std::size_t steps) {
