@@ -76,15 +76,17 @@ BOOST_AUTO_TEST_CASE(evaluate_one_stream_is_the_loss_of_one_forward_pass) {
     targets.push_back(t[i + 1]);
   }
   Tape<float> tape;
-  const Var<float> logits = job.net.forward(tape, steps, zero);
+  const Var<float> logits = job.net.forward(tape, steps, zero);  // [40, 1, V]
   const double whole = softmax_cross_entropy(logits, targets).item();
+  Tensor<float> rows = logits.value();
+  rows.reshape({targets.size(), kVocabulary});
   const Evaluation e = evaluate(job.net, t, 1, 9);  // chunks of 9 with the state carried
   BOOST_TEST(e.tokens == 40u);
   // The target's rank in each row of the one forward pass, counted here by sorting.
   std::size_t top1 = 0, top3 = 0;
   for (std::size_t r = 0; r < targets.size(); ++r) {
     std::vector<std::pair<float, std::size_t>> row;
-    for (std::size_t k = 0; k < kVocabulary; ++k) row.emplace_back(-logits.value()(r, k), k);
+    for (std::size_t k = 0; k < kVocabulary; ++k) row.emplace_back(-rows(r, k), k);
     std::sort(row.begin(), row.end());
     const auto at = std::find_if(
         row.begin(), row.end(), [&](const auto& x) { return x.second == std::size_t(targets[r]); });
@@ -102,7 +104,7 @@ BOOST_AUTO_TEST_CASE(evaluate_one_stream_is_the_loss_of_one_forward_pass) {
       std::size_t above = 0;
       for (std::size_t k = 0; k < kVocabulary; ++k)
         above += std::int64_t(k) != never && k != std::size_t(targets[r]) &&
-                 logits.value()(r, k) >= logits.value()(r, std::size_t(targets[r]));
+                 rows(r, k) >= rows(r, std::size_t(targets[r]));
       n1 += above == 0;
       n3 += above < 3;
     }
@@ -195,8 +197,13 @@ BOOST_AUTO_TEST_CASE(a_long_prompt_is_read_in_bounded_memory_with_the_same_logit
   const Tensor<float> all = net.forward(tape, steps, whole).value();
   BOOST_REQUIRE(logits.size() == kVocabulary);
   for (std::size_t i = 0; i < kVocabulary; ++i)
-    BOOST_TEST(logits[i] == all(prompt.size() - 1, i), boost::test_tools::tolerance(1e-5));
-  BOOST_TEST(flat(read) == flat(whole), boost::test_tools::per_element());
+    BOOST_TEST(logits[i] == all(prompt.size() - 1, 0, i), boost::test_tools::tolerance(1e-5));
+  // The second layer projects each piece's states in one GEMM, whose blocking depends on the
+  // piece's length: the states agree to float rounding, not bit for bit.
+  const std::vector<float> by_pieces = flat(read), at_once = flat(whole);
+  BOOST_REQUIRE(by_pieces.size() == at_once.size());
+  for (std::size_t k = 0; k < at_once.size(); ++k)
+    BOOST_TEST(by_pieces[k] == at_once[k], boost::test_tools::tolerance(1e-5f));
 
   // 40,000 tokens: on one tape with logits at every step this took over 400 MiB.
   const testsupport::PeakMemory memory;

@@ -14,25 +14,12 @@ using json = nlohmann::json;
 
 namespace {
 
-// Sets norms[t] to ||dL/dvars[t]|| in the next backward pass, by a gradient hook on each Var:
-// read as each gradient is complete (while it is in cache), with no pass over them afterwards.
-// A Var no gradient reaches keeps 0.
-void record_gradient_norms(const std::vector<Var<float>>& vars, std::vector<double>& norms) {
-  norms.assign(vars.size(), 0.0);
-  for (std::size_t t = 0; t < vars.size(); ++t)
-    vars[t].on_grad([&norms, t](Tensor<float>& g) {
-      double sq = 0;
-      for (float x : g) sq += double(x) * double(x);
-      norms[t] = std::sqrt(sq);
-    });
-}
-
-// Adds to e.top1 / e.top3 the rows of `logits` [rows, V] whose target ranks first / in the
+// Adds to e.top1 / e.top3 the rows of `logits` [..., V] whose target ranks first / in the
 // first three: its rank is the number of logits at least as large (itself and `never` excluded),
 // so a tie ranks it after the others; a target that is `never` is a miss.
 void count_top_ranks(const Tensor<float>& logits, const Indices& targets, std::int64_t never,
                      Evaluation& e) {
-  const std::size_t V = logits.shape()[1];
+  const std::size_t V = logits.shape().back();
   const float* row = logits.data();
   for (std::size_t r = 0; r < targets.size(); ++r, row += V) {
     const std::size_t t = std::size_t(targets[r]);
@@ -183,9 +170,9 @@ std::vector<double> next_token_logits(const LanguageModelNet& net, LanguageModel
     steps.clear();
     for (std::size_t t = start; t < end; ++t) steps.push_back(Indices{tokens[t]});
     tape.clear();
-    const std::vector<Var<float>> hidden = net.recurrent(tape, steps, state);
+    const Var<float> hidden = net.recurrent(tape, steps, state);  // [steps, 1, hidden]
     if (end < tokens.size()) continue;
-    const Tensor<float>& v = net.logits(hidden.back()).value();
+    const Tensor<float>& v = net.logits(select(hidden, 0, std::ptrdiff_t(end - start - 1))).value();
     out.assign(v.begin(), v.end());
   }
   return out;
@@ -297,10 +284,8 @@ Var<float> LanguageModelTask::training_loss(Tape<float>& tape) {
   // After a wrap the streams show other text than the carried state saw.
   if (batch.wrapped) carried_ = net_.zero_state(local_batch_);
   last_start_state_ = carried_;
-  hidden_.clear();
-  const Var<float> loss =
-      softmax_cross_entropy(net_.forward(tape, batch.inputs, carried_, &hidden_), batch.targets);
-  record_gradient_norms(hidden_, hidden_grad_norms_);
+  const Var<float> loss = softmax_cross_entropy(
+      net_.forward(tape, batch.inputs, carried_, &hidden_grad_norms_), batch.targets);
   last_batch_ = std::move(batch);
   return loss;
 }
@@ -338,13 +323,10 @@ void LanguageModelTask::before_checkpoint() {
   const std::size_t steps = last_batch_->inputs.size();
   LanguageModelNet::State state = last_start_state_;
   Tape<float> tape;
-  std::vector<Var<float>> hidden;
-  const Var<float> logits = net_.forward(tape, last_batch_->inputs, state, &hidden);
-  const std::size_t b = local_batch_;
-  const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(b),
+  const Var<float> logits = net_.forward(tape, last_batch_->inputs, state, &reach_grad_norms_);
+  const Indices last_targets(last_batch_->targets.end() - std::ptrdiff_t(local_batch_),
                              last_batch_->targets.end());
-  record_gradient_norms(hidden, reach_grad_norms_);
-  tape.backward(softmax_cross_entropy(slice(logits, 0, (steps - 1) * b, steps * b), last_targets));
+  tape.backward(softmax_cross_entropy(select(logits, 0, std::ptrdiff_t(steps - 1)), last_targets));
   combine_norms(reach_grad_norms_);
   net_.zero_grad();
 }

@@ -115,63 +115,58 @@ class CharLM : public nn::Module<T> {
     return s;
   }
 
-  /// steps[t] holds the B symbols at time t. Returns logits [T * B, V] (time-major rows) and
-  /// replaces `state` with the state after the last step.
+  /// steps[t] holds the B symbols at time t. Returns logits [T, B, V] (softmax_cross_entropy
+  /// reads them with the T * B targets in time-major order) and replaces `state` with the state
+  /// after the last step. state_grad_norms (optional): the next backward pass sets it to
+  /// ||dL/dh_t|| of the top layer's state at every step (see nn::Stacked's sequence form).
   Var<T> forward(Tape<T>& tape, const std::vector<Indices>& steps, State& state,
-                 std::vector<Var<T>>* hidden_out = nullptr) const {
-    std::vector<Var<T>> outputs = recurrent(tape, steps, state);
-    if (hidden_out) *hidden_out = outputs;
+                 std::vector<double>* state_grad_norms = nullptr) const {
+    const Var<T> top = recurrent(tape, steps, state, state_grad_norms);
     const auto at_head = tape.scope("head");
-    Var<T> top = concat(outputs, 0);
     return logits(head_dropout ? (*head_dropout)(top) : top);
   }
 
-  /// The head alone: logits [rows, V] of top-layer hidden states [rows, hidden].
+  /// The head alone: logits [..., V] of top-layer hidden states [..., hidden].
   Var<T> logits(const Var<T>& hidden) const { return (*head)(hidden); }
 
-  /// The recurrent part alone: the top layer's h_t [B, hidden] for every step, with `state`
-  /// replaced by the state after the last step. Reading a prompt needs no logits but the last
-  /// step's (logits(recurrent(...).back())).
-  std::vector<Var<T>> recurrent(Tape<T>& tape, const std::vector<Indices>& steps,
-                                State& state) const {
+  /// The recurrent part alone: the top layer's hidden state after every step, [T, B, hidden],
+  /// with `state` replaced by the state after the last step. Reading a prompt needs no logits
+  /// but the last step's (logits(select(recurrent(...), 0, T - 1))). An RNN or LSTM runs as one
+  /// op per layer over the whole sequence (nn::Stacked's sequence form).
+  Var<T> recurrent(Tape<T>& tape, const std::vector<Indices>& steps, State& state,
+                   std::vector<double>* state_grad_norms = nullptr) const {
     if (steps.empty()) throw Error("CharLM: no time steps given");
     const std::size_t batch = steps[0].size();
     check_state(state, batch);
     for (const Indices& s : steps)
       if (s.size() != batch) throw Error("CharLM: every time step must hold the same batch size");
     // With an embedding, the first layer sees x_t W_ih^T + b_ih = (E W_ih^T + b_ih)[c_t]: one
-    // small GEMM over the V rows of the embedding table, then a row lookup per step, instead
-    // of a GEMM over all T * B embedded symbols forward and two backward. The same function and
-    // gradients (the tape differentiates through the table); used while V <= T * B, where it
-    // is the smaller product.
+    // small GEMM over the V rows of the embedding table, then a row lookup for every symbol,
+    // instead of a GEMM over all T * B embedded symbols forward and two backward. The same
+    // function and gradients (the tape differentiates through the table); used while
+    // V <= T * B, where it is the smaller product.
     // Dropout on the embedded symbols breaks the fold (each occurrence of a symbol gets its own
-    // mask): then the T * B embedded rows are dropped and projected in one GEMM instead.
+    // mask): then the T * B embedded rows are dropped, and the first layer projects them.
     const bool dropping = embedding_dropout && this->training() && grad_enabled();
     const bool fold = embedding && !dropping && vocabulary_size <= steps.size() * batch;
-    const bool projected = fold || dropping;
-    std::vector<Var<T>> xs;
+    Var<T> x;  // [T, B, ...]: the symbols, embedded, or the first layer's projections (fold)
     if (fold) {
-      const Var<T> table = first_layer_projection(tape.param(embedding->weight()));
-      for (const Indices& s : steps) xs.push_back(gather_rows(table, s));
-    } else if (dropping) {
-      Indices symbols;
-      symbols.reserve(steps.size() * batch);
-      for (const Indices& s : steps) symbols.insert(symbols.end(), s.begin(), s.end());
-      const Var<T> embedded = (*embedding_dropout)((*embedding)(tape, symbols));
-      const Var<T> projection = first_layer_projection(embedded);  // [T * B, gates * hidden]
-      for (std::size_t t = 0; t < steps.size(); ++t)
-        xs.push_back(slice(projection, 0, t * batch, (t + 1) * batch));
+      x = matmul(tape.one_hot(steps, vocabulary_size),
+                 first_layer_projection(tape.param(embedding->weight())));
+    } else if (embedding) {
+      x = (*embedding)(tape, steps);
+      if (dropping) x = (*embedding_dropout)(x);
     } else {
-      for (const Indices& s : steps)
-        xs.push_back(embedding ? (*embedding)(tape, s) : tape.one_hot(s, vocabulary_size));
+      x = tape.one_hot(steps, vocabulary_size);
     }
-    std::vector<Var<T>> outputs;
+    Var<T> top;
     auto run = [&](const auto& stack, auto make_state, auto store) {
       using St = typename std::decay_t<decltype(stack)>::State;
       std::vector<St> init;
       for (std::size_t l = 0; l < num_layers(); ++l) init.push_back(make_state(l));
-      auto out = projected ? stack.from_projections(xs, init) : stack(xs, init);
-      outputs = std::move(out.outputs);
+      auto out = fold ? stack.from_projections(x, std::move(init), {}, state_grad_norms)
+                      : stack(x, std::move(init), {}, state_grad_norms);
+      top = out.output;
       for (std::size_t l = 0; l < num_layers(); ++l) store(l, out.last[l]);
     };
     auto h0 = [&](std::size_t l) { return tape.constant(state.h[l]); };
@@ -188,7 +183,7 @@ class CharLM : public nn::Module<T> {
             state.h[l] = s.h.value();
             state.c[l] = s.c.value();
           });
-    return outputs;
+    return top;
   }
 
   /// One time step of recurrent() for `symbols` (the B symbols at this step): returns the top

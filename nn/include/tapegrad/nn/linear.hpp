@@ -63,6 +63,12 @@ class Embedding : public Module<T> {
     return gather_rows(tape.param(weight_), indices);
   }
 
+  /// steps[t] holds the B indices at step t -> [T, B, dim], a sequence tensor (as
+  /// Tape::one_hot(steps) gives): the same row lookup, recorded as one op.
+  Var<T> operator()(Tape<T>& tape, const std::vector<Indices>& steps) const {
+    return matmul(tape.one_hot(steps, num_embeddings), tape.param(weight_));
+  }
+
   /// The table [vocabulary, dim].
   Parameter<T>& weight() { return weight_; }
   const Parameter<T>& weight() const { return weight_; }

@@ -160,11 +160,12 @@ class LanguageModelTask : public Task {
   std::size_t batch_, local_batch_, seq_len_;
   LanguageModelNet::State all_carried_;  // data-parallel: every stream's, for the checkpoint
   double chars_per_token_;
-  std::vector<Var<float>> hidden_;
   // The last step's chunk and the state it started from, for the reach diagnostic.
   std::optional<Batch> last_batch_;
   LanguageModelNet::State last_start_state_;
   std::optional<Evaluation> last_validation_;
+  // ||dL/dh_t|| of the top layer's state at every step of the last training step, and of the
+  // last time step's loss alone (before_checkpoint): set by the backward passes.
   std::vector<double> hidden_grad_norms_, reach_grad_norms_;
   // Norms of one process's share of a gradient, made the whole batch's.
   void combine_norms(std::vector<double>& norms);
