@@ -405,6 +405,43 @@ BOOST_AUTO_TEST_CASE(embedding_gradients_match_central_differences) {
       emb, {{"head.weight", &head.weight()}, {"head.bias", &head.bias()}});
 }
 
+BOOST_AUTO_TEST_CASE(embedding_of_a_sequence_of_steps_is_every_steps_rows) {
+  // steps[t][b] -> y(t, b, :): the [T, B, dim] sequence tensor, its rows those of the flat
+  // lookup, its gradient the flat lookup's (repeated indices add up), an index out of range an
+  // error that names it.
+  nn::Rng rng(32);
+  nn::Embedding<double> emb(5, 3, rng);
+  const std::vector<Indices> steps = {{1, 3}, {1, 0}, {4, 1}};
+  const Indices flat = {1, 3, 1, 0, 4, 1};
+  Tensor<double> r = Tensor<double>::from_shape({6, 3});
+  for (std::size_t k = 0; k < r.size(); ++k) r.data()[k] = 0.5 * double(k) - 2.0;
+  Tape<double> a;
+  const Var<double> y = emb(a, steps);
+  BOOST_TEST_REQUIRE((y.shape() == Shape{3, 2, 3}));
+  for (std::size_t t = 0; t < 3; ++t)
+    for (std::size_t b = 0; b < 2; ++b)
+      for (std::size_t d = 0; d < 3; ++d)
+        BOOST_TEST(y.value()(t, b, d) == emb.weight().value(std::size_t(steps[t][b]), d));
+  Tensor<double> r3 = r;
+  r3.reshape({3, 2, 3});
+  a.backward(y, r3);
+  const Tensor<double> by_steps = emb.weight().grad;
+  emb.zero_grad();
+  Tape<double> b;
+  b.backward(emb(b, flat), r);
+  BOOST_TEST(by_steps == emb.weight().grad);
+  BOOST_TEST(by_steps(1, 0) == r(0, 0) + r(2, 0) + r(5, 0));  // three lookups of row 1
+  Tape<double> c;
+  BOOST_TEST(testsupport::error_of([&] {
+               emb(c, std::vector<Indices>{{1, 2}, {0, 5}});
+             }) ==
+             "gather_rows: index 5 at position 1 of step 1 is out of range for a table of 5 rows");
+  BOOST_TEST(testsupport::error_of([&] {
+               emb(c, std::vector<Indices>{{1, 2}, {0}});
+             }) ==
+             "gather_rows: step 1 has 1 indices, step 0 has 2; every step needs one per sequence");
+}
+
 // ---- Conv1d ----
 
 // out[b, o, j] = bias[o] + sum_{c, k} w[o, c, k] x[b, c, j*stride + k]

@@ -122,7 +122,11 @@ struct GatherRows {
   static constexpr const char* name = "gather_rows";
   static constexpr OpMath math{"y[r] = table[idx[r]]",
                                {{"table", "row idx[r] += gy[r] (scatter-add)"}}};
+  // The rows to gather: `indices` (y [N, D]), or with `steps` set, steps[t][b] at y[t, b]
+  // (y [T, B, D]; every step holds B). Read while recording only: backward reads the copy
+  // forward saves.
   const Indices* indices;
+  const std::vector<Indices>* steps = nullptr;
   template <class T>
   void forward(ForwardContext<T>& c) const {
     const Tensor<T>& table = c.input(0);
@@ -130,18 +134,29 @@ struct GatherRows {
       throw Error(std::string(name) + ": the table must be 2-D [V, D], got " +
                   shape_str(table.shape()));
     const std::size_t rows = table.shape()[0], width = table.shape()[1];
-    for (std::size_t r = 0; r < indices->size(); ++r) {
-      const std::int64_t i = (*indices)[r];
+    const std::size_t B = steps ? (*steps)[0].size() : 0;
+    const std::size_t n = steps ? steps->size() * B : indices->size();
+    const auto index = [&](std::size_t r) {
+      return steps ? (*steps)[r / B][r % B] : (*indices)[r];
+    };
+    for (std::size_t r = 0; r < n; ++r) {
+      const std::int64_t i = index(r);
       if (i < 0 || static_cast<std::size_t>(i) >= rows)
         throw Error(std::string(name) + ": index " + std::to_string(i) + " at position " +
-                    std::to_string(r) + " is out of range for a table of " + std::to_string(rows) +
-                    " rows");
+                    std::to_string(steps ? r % B : r) +
+                    (steps ? " of step " + std::to_string(r / B) : std::string()) +
+                    " is out of range for a table of " + std::to_string(rows) + " rows");
     }
-    if (c.requires_grad()) c.save_indices().assign(indices->begin(), indices->end());
-    Tensor<T>& y = c.output();
-    y.resize({indices->size(), width});
-    for (std::size_t r = 0; r < indices->size(); ++r)
-      std::memcpy(y.data() + r * width, table.data() + (*indices)[r] * width, width * sizeof(T));
+    if (c.requires_grad()) {
+      Indices& saved = c.save_indices();
+      saved.resize(n);
+      for (std::size_t r = 0; r < n; ++r) saved[r] = index(r);
+    }
+    Tensor<T>& y =
+        steps ? detail::output_shaped(c, std::array<std::size_t, 3>{steps->size(), B, width})
+              : detail::output_shaped(c, std::array<std::size_t, 2>{n, width});
+    for (std::size_t r = 0; r < n; ++r)
+      std::memcpy(y.data() + r * width, table.data() + index(r) * width, width * sizeof(T));
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
@@ -238,6 +253,18 @@ Var<T> mse_loss(const Var<T>& prediction, const Var<T>& target) {
 template <class T>
 Var<T> gather_rows(const Var<T>& table, const Indices& indices) {
   return apply(ops::GatherRows{&indices}, table);
+}
+/// The same for a sequence: steps[t] holds the B indices of step t -> [T, B, D], a sequence
+/// tensor (as Tape::one_hot(steps, V) is) with no dense one-hot behind it.
+template <class T>
+Var<T> gather_rows(const Var<T>& table, const std::vector<Indices>& steps) {
+  if (steps.empty()) throw Error("gather_rows: expected at least one step, got none");
+  for (std::size_t t = 0; t < steps.size(); ++t)
+    if (steps[t].size() != steps[0].size())
+      throw Error("gather_rows: step " + std::to_string(t) + " has " +
+                  std::to_string(steps[t].size()) + " indices, step 0 has " +
+                  std::to_string(steps[0].size()) + "; every step needs one per sequence");
+  return apply(ops::GatherRows{nullptr, &steps}, table);
 }
 
 /// [N, num_classes] with a 1 at each index: data, not differentiable (use tape.constant()).

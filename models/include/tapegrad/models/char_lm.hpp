@@ -151,8 +151,7 @@ class CharLM : public nn::Module<T> {
     const bool fold = embedding && !dropping && vocabulary_size <= steps.size() * batch;
     Var<T> x;  // [T, B, ...]: the symbols, embedded, or the first layer's projections (fold)
     if (fold) {
-      x = matmul(tape.one_hot(steps, vocabulary_size),
-                 first_layer_projection(tape.param(embedding->weight())));
+      x = gather_rows(first_layer_projection(tape.param(embedding->weight())), steps);
     } else if (embedding) {
       x = (*embedding)(tape, steps);
       if (dropping) x = (*embedding_dropout)(x);

@@ -63,10 +63,10 @@ class Embedding : public Module<T> {
     return gather_rows(tape.param(weight_), indices);
   }
 
-  /// steps[t] holds the B indices at step t -> [T, B, dim], a sequence tensor (as
-  /// Tape::one_hot(steps) gives): the same row lookup, recorded as one op.
+  /// steps[t] holds the B indices at step t -> [T, B, dim], a sequence tensor: the same row
+  /// lookup, recorded as one op.
   Var<T> operator()(Tape<T>& tape, const std::vector<Indices>& steps) const {
-    return matmul(tape.one_hot(steps, num_embeddings), tape.param(weight_));
+    return gather_rows(tape.param(weight_), steps);
   }
 
   /// The table [vocabulary, dim].
