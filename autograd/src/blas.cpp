@@ -5,6 +5,10 @@
 
 #include <algorithm>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 namespace tapegrad::detail {
 
 namespace {
@@ -17,10 +21,10 @@ constexpr std::size_t kSmallGemm = 4096;
 // One loop nest per transposition, so the tiny product carries no per-element branches. With B
 // transposed (linear's x W^T) each element is a dot product over two contiguous rows; otherwise
 // rows of B are added into the row of C (contiguous, vectorised). Both add the k products in
-// order onto C's start value (0 or C), as the BLAS path does.
+// order onto C's start value (0 or C), as the BLAS path does. The fallback of register_gemm below.
 template <bool TA, bool TB, class T>
-void small_gemm(std::size_t m, std::size_t n, std::size_t k, const T* __restrict a,
-                const T* __restrict b, T beta, T* __restrict c) {
+void loop_gemm(std::size_t m, std::size_t n, std::size_t k, const T* __restrict a,
+               const T* __restrict b, T beta, T* __restrict c) {
   for (std::size_t i = 0; i < m; ++i) {
     T* __restrict row = c + i * n;
     if constexpr (TB) {
@@ -37,6 +41,82 @@ void small_gemm(std::size_t m, std::size_t n, std::size_t k, const T* __restrict
       }
     }
   }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// The tiny products of a small model ([4, 5] x [5, 5], a [1, 5] state times W^T) are mostly
+// tails: loop_gemm runs a 5-wide row as one 4-lane step and one scalar step, and stores and
+// reloads C's row for each of the k products (perf: a quarter of the (5, 1, 4, 5) step). Here
+// each row of C is held in registers, a batch at a time, while the k products are added onto it
+// in order, and stored once; a partial batch is read and written with masked loads and stores
+// (no scratch copy: small memcpy calls cost more than the arithmetic at these sizes). For B
+// stored [k, n] only: with B^T (x W^T) the copy that would turn its columns into rows cost more
+// than loop_gemm's dot products over contiguous rows.
+template <class T>
+struct Avx;
+template <>
+struct Avx<float> {
+  using V = __m256;
+  static constexpr std::size_t W = 8;
+  static __m256i mask(std::size_t len) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(len)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store(float* p, V v, __m256i m) { _mm256_maskstore_ps(p, m, v); }
+  static V fma(float a, V b, V c) { return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c); }
+};
+template <>
+struct Avx<double> {
+  using V = __m256d;
+  static constexpr std::size_t W = 4;
+  static __m256i mask(std::size_t len) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(len)),
+                              _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V load(const double* p, __m256i m) { return _mm256_maskload_pd(p, m); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static void store(double* p, V v, __m256i m) { _mm256_maskstore_pd(p, m, v); }
+  static V fma(double a, V b, V c) { return _mm256_fmadd_pd(_mm256_set1_pd(a), b, c); }
+};
+
+template <bool TA, class T>
+void register_gemm(std::size_t m, std::size_t n, std::size_t k, const T* __restrict a,
+                   const T* __restrict b, T beta, T* __restrict c) {
+  using S = Avx<T>;
+  constexpr std::size_t W = S::W;
+  const std::size_t whole = n / W * W;
+  const __m256i tail = S::mask(n - whole);
+  for (std::size_t i = 0; i < m; ++i) {
+    T* __restrict row = c + i * n;
+    for (std::size_t j0 = 0; j0 < n; j0 += W) {
+      const bool full = j0 < whole;
+      typename S::V acc = S::zero();
+      if (beta != T(0)) acc = full ? S::load(row + j0) : S::load(row + j0, tail);
+      for (std::size_t p = 0; p < k; ++p) {
+        const T* r = b + p * n + j0;
+        acc = S::fma(TA ? a[p * m + i] : a[i * k + p], full ? S::load(r) : S::load(r, tail), acc);
+      }
+      if (full)
+        S::store(row + j0, acc);
+      else
+        S::store(row + j0, acc, tail);
+    }
+  }
+}
+#endif
+
+template <bool TA, bool TB, class T>
+void small_gemm(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta, T* c) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (!TB) return register_gemm<TA>(m, n, k, a, b, beta, c);
+#endif
+  loop_gemm<TA, TB>(m, n, k, a, b, beta, c);
 }
 
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,

@@ -23,7 +23,7 @@ template <class T>
 Var<T> Tape<T>::full(const Shape& shape, T value) {
   const std::uint32_t idx = push_node(detail::NodeKind::constant);
   detail::Node<T>& n = nodes_[idx];
-  if (n.value.shape() != shape) n.value.resize(shape);
+  if (!detail::same_shape(n.value.shape(), shape)) n.value.resize(shape);
   n.value.fill(value);
   if (anomaly_) check_forward(idx);
   return var(idx);
@@ -73,9 +73,7 @@ Var<T> Tape<T>::one_hot(const std::vector<Indices>& steps, std::size_t classes) 
 template <class T>
 template <class S>
 void Tape<T>::fill_one_hot(detail::Node<T>& n, const S& shape) {
-  if (n.value.dimension() != shape.size() ||
-      !std::equal(shape.begin(), shape.end(), n.value.shape().begin()))
-    n.value.resize(shape);
+  if (!detail::same_shape(n.value.shape(), shape)) n.value.resize(shape);
   n.value.fill(T(0));
   const std::size_t classes = shape.back();
   for (std::size_t r = 0; r < n.saved_indices.size(); ++r)
@@ -94,7 +92,7 @@ Var<T> Tape<T>::param(Parameter<T>& p) {
     if (anomaly_) check_forward(idx);
     return var(idx);
   }
-  if (p.grad.shape() != p.value.shape()) p.zero_grad();
+  if (!detail::same_shape(p.grad.shape(), p.value.shape())) p.zero_grad();
   if (p.bound_tape == this && p.bound_index < size_) {
     // Still the node that binds p (not a copy of p, nor a node recorded after a clear())?
     const detail::Node<T>& n = nodes_[p.bound_index];

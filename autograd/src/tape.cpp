@@ -49,7 +49,7 @@ void Tape<T>::run_backward(const Var<T>& output, const Tensor<T>* seed) {
                 std::to_string(top) +
                 ") does not require a gradient: it depends on no leaf or parameter, or was "
                 "computed under NoGradGuard");
-  if (seed && seed->shape() != out.val().shape())
+  if (seed && !detail::same_shape(seed->shape(), out.val().shape()))
     throw Error("backward: seed gradient has shape " + shape_str(seed->shape()) +
                 ", the output has shape " + shape_str(out.val().shape()));
   for (std::size_t i = 0; i <= top; ++i) nodes_[i].grad_live = false;
@@ -92,7 +92,7 @@ Tensor<T>& Tape<T>::grad_buffer(std::uint32_t i, bool& fresh) {
   }
   fresh = !n.grad_live;
   if (fresh) {
-    if (n.grad.shape() != n.value.shape()) n.grad.resize(n.value.shape());
+    if (!detail::same_shape(n.grad.shape(), n.value.shape())) n.grad.resize(n.value.shape());
     n.grad_live = true;
   }
   return n.grad;
@@ -114,7 +114,7 @@ const Tensor<T>& Tape<T>::grad_of(std::uint32_t i) {
   detail::Node<T>& n = nodes_[i];
   if (n.param) return n.param->grad;
   if (!n.grad_live) {
-    if (n.grad.shape() != n.value.shape()) n.grad.resize(n.value.shape());
+    if (!detail::same_shape(n.grad.shape(), n.value.shape())) n.grad.resize(n.value.shape());
     n.grad.fill(T(0));
   }
   return n.grad;

@@ -68,8 +68,7 @@ void sum_to(const Tensor<T>& g, Tensor<T>& dst, bool overwrite);
 template <class T, class S>
 Tensor<T>& output_shaped(ForwardContext<T>& c, const S& shape) {
   Tensor<T>& y = c.output();
-  if (y.dimension() != shape.size() || !std::equal(shape.begin(), shape.end(), y.shape().begin()))
-    y.resize(shape);
+  if (!detail::same_shape(y.shape(), shape)) y.resize(shape);
   return y;
 }
 

@@ -111,10 +111,9 @@ class BackwardContext {
     bool fresh = false;
     Tensor<T>& g = tape_.grad_buffer(input_index(i), fresh);
     if constexpr (std::is_same_v<E, Tensor<T>>) {  // no temporary needed for a plain tensor
-      if (expr.shape() != g.shape()) return detail::sum_to(expr, g, fresh);
+      if (!detail::same_shape(expr.shape(), g.shape())) return detail::sum_to(expr, g, fresh);
     }
-    const auto& es = expr.shape();
-    if (es.size() == g.dimension() && std::equal(es.begin(), es.end(), g.shape().begin())) {
+    if (detail::same_shape(expr.shape(), g.shape())) {
       if (fresh)
         xt::noalias(g) = expr;
       else

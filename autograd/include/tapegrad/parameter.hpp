@@ -204,7 +204,7 @@ struct Parameter {
   }
 
   void zero_grad() {
-    if (grad.shape() != value.shape()) grad.resize(value.shape());
+    if (!detail::same_shape(grad.shape(), value.shape())) grad.resize(value.shape());
     grad.fill(T(0));
   }
 

@@ -16,7 +16,7 @@ namespace ops {
 
 template <class T>
 void check_broadcast(const char* op, ForwardContext<T>& c) {
-  if (c.input(0).shape() != c.input(1).shape())
+  if (!detail::same_shape(c.input(0).shape(), c.input(1).shape()))
     detail::broadcast_shapes(op, c.input(0).shape(), c.input(1).shape());
 }
 
@@ -26,7 +26,7 @@ template <class T, class F>
 bool same_shape_forward(ForwardContext<T>& c, F f) {
   const Tensor<T>& a = c.input(0);
   const Tensor<T>& b = c.input(1);
-  if (a.shape() != b.shape()) return false;
+  if (!detail::same_shape(a.shape(), b.shape())) return false;
   T* __restrict y = detail::output_shaped(c, a.shape()).data();
   const T* pa = a.data();
   const T* pb = b.data();
@@ -35,7 +35,7 @@ bool same_shape_forward(ForwardContext<T>& c, F f) {
 }
 template <class T>
 bool same_shape_as_output(BackwardContext<T>& c, std::size_t i) {
-  return c.input(i).shape() == c.grad_output().shape();
+  return detail::same_shape(c.input(i).shape(), c.grad_output().shape());
 }
 
 struct Add {

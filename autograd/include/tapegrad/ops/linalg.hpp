@@ -304,7 +304,7 @@ struct Linear {
     shape.back() = out;
     Tensor<T>& y = detail::output_shaped(c, shape);
     const T* a = addend ? c.input(bias ? 3 : 2).data() : nullptr;
-    if (addend && c.input(bias ? 3 : 2).shape() != y.shape())
+    if (addend && !detail::same_shape(c.input(bias ? 3 : 2).shape(), y.shape()))
       throw Error("linear: the addend must have the output's shape " + shape_str(y.shape()) +
                   ", got " + shape_str(c.input(bias ? 3 : 2).shape()));
     const T* b = bias ? c.input(2).data() : nullptr;

@@ -45,9 +45,15 @@ struct SoftmaxCrossEntropy {
     // probabilities land in the same kept buffer, so no step allocates. An ignored row's p is
     // 0, so backward's one pass over p gives it no gradient without a test per element.
     Tensor<T>& probs = c.save(0);
-    if (probs.shape() != x.shape()) probs.resize(x.shape());
+    if (!detail::same_shape(probs.shape(), x.shape())) probs.resize(x.shape());
     if (c.requires_grad()) c.save_indices().assign(targets->begin(), targets->end());
     double total = 0;
+    // The rows' log(sum p) are added as one log of their product: one log per op instead of
+    // one per row (libm's log was 3% of the (5, 1, 4, 5) RNN step). Each sum lies in
+    // [1, classes] (the max's own term is 1), so the product only grows; it is kept as
+    // mantissa * 2^exponent, renormalised before it could overflow.
+    double product = 1;
+    int exponent = 0;
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = x.data() + r * classes;
       T* p = probs.data() + r * classes;
@@ -57,11 +63,17 @@ struct SoftmaxCrossEntropy {
       }
       const T m = detail::simd::max_of(row, classes);
       const T s = detail::simd::exp_shifted_sum(p, row, m, classes);
-      total += static_cast<double>(m) + std::log(static_cast<double>(s)) -
-               static_cast<double>(row[(*targets)[r]]);
+      total += static_cast<double>(m) - static_cast<double>(row[(*targets)[r]]);
+      product *= static_cast<double>(s);
+      if (product > 0x1p512) {
+        int e = 0;
+        product = std::frexp(product, &e);
+        exponent += e;
+      }
       const T inv = T(1) / s;
       for (std::size_t j = 0; j < classes; ++j) p[j] *= inv;
     }
+    total += std::log(product) + exponent * 0.69314718055994530942;  // log 2
     Tensor<T>& y = c.output();
     y.resize(Shape{});
     // Every row ignored: 0, not PyTorch's 0/0 = NaN (see softmax_cross_entropy below).
