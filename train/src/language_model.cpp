@@ -127,10 +127,12 @@ TrainingMemory estimate_training_memory(const TrainingSizes& s) {
   const double floats = 4, V = double(s.vocabulary), H = double(s.hidden), L = double(s.layers),
                B = double(s.batch), T = double(s.seq_len);
   // Bytes kept per layer, time step, stream and hidden unit at a step's peak, from the peak
-  // resident sizes of tapegrad-lm train (one- and two-layer runs, hidden 256-1024, batch 16-128,
-  // seq-len 32-128), rounded up: every gate's pre-activation, activation and their gradients,
-  // twice over at a checkpoint step.
-  const double per_unit = s.cell == Net::Cell::rnn ? 56 : s.cell == Net::Cell::lstm ? 370 : 390;
+  // resident sizes of tapegrad-lm train (one- and two-layer runs, hidden 256-1024, batch 32-128,
+  // seq-len 64-128, a checkpoint every 5 steps), rounded up: every gate's pre-activation,
+  // activation and their gradients, twice over at a checkpoint step. An RNN or LSTM layer is one
+  // sequence op (measured 34-36 and 146-152 bytes, more in small runs); a GRU runs step by
+  // step, a node per gate.
+  const double per_unit = s.cell == Net::Cell::rnn ? 40 : s.cell == Net::Cell::lstm ? 170 : 420;
   TrainingMemory m;
   const double p = Net::parameter_count_for(s.vocabulary, s.embed, s.hidden, s.layers, s.cell);
   m.parameters = 2 * p * floats;
