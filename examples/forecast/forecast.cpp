@@ -19,6 +19,26 @@ namespace {
 constexpr std::size_t kLeastWindows = 8;  // windows the fitted part must hold at the least
 constexpr int kFormatVersion = 1;
 
+// sqrt(mean of term(i)^2) over n terms, the terms divided by the largest |term| before they are
+// squared: a change of 1e-308 squares to 0 and one of 1e200 to inf, which made an RMSE below
+// its MAE (fuzz_csv) and a changing series look constant. An infinite or NaN term is the result.
+template <class Term>
+double root_mean_square(std::size_t n, Term term) {
+  double largest = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double a = std::fabs(term(i));
+    if (!std::isfinite(a)) return a;
+    largest = std::max(largest, a);
+  }
+  if (largest == 0) return 0;
+  double sq = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double r = term(i) / largest;
+    sq += r * r;
+  }
+  return largest * std::sqrt(sq / double(n));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -120,26 +140,21 @@ Scores score(const std::vector<double>& forecast, const std::vector<double>& tru
   if (forecast.size() != truth.size() || truth.empty())
     throw Error("score: " + std::to_string(forecast.size()) + " forecast values for " +
                 std::to_string(truth.size()) + " true ones");
-  double abs = 0, sq = 0;
-  for (std::size_t i = 0; i < truth.size(); ++i) {
-    const double e = forecast[i] - truth[i];
-    abs += std::fabs(e);
-    sq += e * e;
-  }
+  const auto error = [&](std::size_t i) { return forecast[i] - truth[i]; };
+  double abs = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) abs += std::fabs(error(i));
   Scores s;
   s.mae = abs / double(truth.size());
-  s.rmse = std::sqrt(sq / double(truth.size()));
+  s.rmse = root_mean_square(truth.size(), error);
   s.mase = scale > 0 ? s.mae / scale : std::nan("");
   return s;
 }
 
 double change_scale(const std::vector<double>& values) {
-  double sq = 0;
-  for (std::size_t i = 0; i + 1 < values.size(); ++i) {
-    const double d = values[i + 1] - values[i];
-    sq += d * d;
-  }
-  const double scale = values.size() > 1 ? std::sqrt(sq / double(values.size() - 1)) : 0.0;
+  const double scale =
+      values.size() > 1 ? root_mean_square(values.size() - 1,
+                                           [&](std::size_t i) { return values[i + 1] - values[i]; })
+                        : 0.0;
   if (!(scale > 0))
     throw Error("the series is constant over the " + std::to_string(values.size()) +
                 " values trained on (every change is 0): there is nothing to forecast");

@@ -81,6 +81,15 @@ BOOST_AUTO_TEST_CASE(baselines_and_scores_by_hand) {
              "the series is constant over the 4 values trained on (every change is 0): there is "
              "nothing to forecast");
   BOOST_TEST(change_scale({0, 3, -1}) == std::sqrt((9.0 + 16.0) / 2));
+  // Found by fuzz_csv: errors of 1e-308 squared to 0 gave an RMSE of 0 below the MAE, and a
+  // series changing by 1e-308 a "constant" error; errors of 1e200 squared to inf.
+  const Scores tiny = score({1e-308, 2e-308, 3e-308}, {0, 0, 0}, 1e-308);
+  BOOST_TEST(tiny.rmse >= tiny.mae);
+  BOOST_TEST(tiny.rmse == std::sqrt(14.0 / 3) * 1e-308, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(tiny.mase == 2.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(score({1e200, -1e200}, {0, 0}, 1.0).rmse == 1e200,
+             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(change_scale({1e-308, 0, 1e-308}) == 1e-308, boost::test_tools::tolerance(1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(the_season_is_found_and_a_short_series_refused) {
