@@ -130,10 +130,12 @@ double mase_scale(const std::vector<double>& history, std::size_t season) {
   if (season == 0 || history.size() <= season)
     throw Error("MASE: a season of " + std::to_string(season) + " needs more than " +
                 std::to_string(season) + " values, got " + std::to_string(history.size()));
-  double sum = 0;
+  // Each term divided before it is added, as in score().
+  const double n = double(history.size() - season);
+  double mean = 0;
   for (std::size_t t = season; t < history.size(); ++t)
-    sum += std::fabs(history[t] - history[t - season]);
-  return sum / double(history.size() - season);
+    mean += std::fabs(history[t] - history[t - season]) / n;
+  return mean;
 }
 
 Scores score(const std::vector<double>& forecast, const std::vector<double>& truth, double scale) {
@@ -141,10 +143,11 @@ Scores score(const std::vector<double>& forecast, const std::vector<double>& tru
     throw Error("score: " + std::to_string(forecast.size()) + " forecast values for " +
                 std::to_string(truth.size()) + " true ones");
   const auto error = [&](std::size_t i) { return forecast[i] - truth[i]; };
-  double abs = 0;
-  for (std::size_t i = 0; i < truth.size(); ++i) abs += std::fabs(error(i));
+  // Each term divided before it is added: a sum of errors near the largest double overflows.
+  const double n = double(truth.size());
   Scores s;
-  s.mae = abs / double(truth.size());
+  s.mae = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) s.mae += std::fabs(error(i)) / n;
   s.rmse = root_mean_square(truth.size(), error);
   s.mase = scale > 0 ? s.mae / scale : std::nan("");
   return s;

@@ -90,6 +90,12 @@ BOOST_AUTO_TEST_CASE(baselines_and_scores_by_hand) {
   BOOST_TEST(score({1e200, -1e200}, {0, 0}, 1.0).rmse == 1e200,
              boost::test_tools::tolerance(1e-12));
   BOOST_TEST(change_scale({1e-308, 0, 1e-308}) == 1e-308, boost::test_tools::tolerance(1e-12));
+  // Errors whose sum passes the largest double (fuzz_csv): the MAE is their mean, not inf.
+  const Scores huge = score({-5e307, -1e308, -1.5e308}, {0, 0, 0}, 1.0);
+  BOOST_TEST(huge.mae == 1e308, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(huge.rmse >= huge.mae);
+  BOOST_TEST(mase_scale({1e308, -5e307, 1.2e308}, 1) == 1.6e308,
+             boost::test_tools::tolerance(1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(the_season_is_found_and_a_short_series_refused) {
