@@ -52,14 +52,8 @@ Var<T> Tape<T>::one_hot(const Indices& indices, std::size_t classes) {
 
 template <class T>
 Var<T> Tape<T>::one_hot(const std::vector<Indices>& steps, std::size_t classes) {
-  if (steps.empty()) throw Error("Tape::one_hot: expected at least one step, got none");
-  for (std::size_t t = 0; t < steps.size(); ++t) {
-    if (steps[t].size() != steps[0].size())
-      throw Error("Tape::one_hot: step " + std::to_string(t) + " has " +
-                  std::to_string(steps[t].size()) + " indices, step 0 has " +
-                  std::to_string(steps[0].size()) + "; every step needs one per sequence");
-    check_classes(steps[t], classes, " of step ", t);
-  }
+  detail::check_steps("Tape::one_hot", steps);
+  for (std::size_t t = 0; t < steps.size(); ++t) check_classes(steps[t], classes, " of step ", t);
   const std::uint32_t idx = push_node(detail::NodeKind::constant);
   detail::Node<T>& n = nodes_[idx];
   n.saved_indices.clear();

@@ -58,6 +58,17 @@ struct OpInfo {
 };
 template <class Op, class T>
 const OpInfo<T>* op_info();  // op.hpp
+
+/// A sequence of steps of indices (Tape::one_hot, gather_rows): at least one step, and as many
+/// indices at every step as at step 0 (one per sequence), else an Error naming `who`.
+inline void check_steps(const char* who, const std::vector<Indices>& steps) {
+  if (steps.empty()) throw Error(std::string(who) + ": expected at least one step, got none");
+  for (std::size_t t = 0; t < steps.size(); ++t)
+    if (steps[t].size() != steps[0].size())
+      throw Error(std::string(who) + ": step " + std::to_string(t) + " has " +
+                  std::to_string(steps[t].size()) + " indices, step 0 has " +
+                  std::to_string(steps[0].size()) + "; every step needs one per sequence");
+}
 }  // namespace detail
 namespace ops {
 template <class Op, class T>

@@ -148,27 +148,33 @@ struct GatherRows {
     const std::size_t rows = table.shape()[0], width = table.shape()[1];
     const std::size_t B = steps ? (*steps)[0].size() : 0;
     const std::size_t n = steps ? steps->size() * B : indices->size();
-    const auto index = [&](std::size_t r) {
-      return steps ? (*steps)[r / B][r % B] : (*indices)[r];
+    // f(r, idx, t) for each index list in row order: `indices` whole, or each step t's.
+    const auto each_list = [&](auto f) {
+      if (!steps) return f(0, *indices, std::size_t(0));
+      for (std::size_t t = 0; t < steps->size(); ++t) f(t * B, (*steps)[t], t);
     };
-    for (std::size_t r = 0; r < n; ++r) {
-      const std::int64_t i = index(r);
-      if (i < 0 || static_cast<std::size_t>(i) >= rows)
-        throw Error(std::string(name) + ": index " + std::to_string(i) + " at position " +
-                    std::to_string(steps ? r % B : r) +
-                    (steps ? " of step " + std::to_string(r / B) : std::string()) +
-                    " is out of range for a table of " + std::to_string(rows) + " rows");
-    }
+    each_list([&](std::size_t, const Indices& idx, std::size_t t) {
+      for (std::size_t k = 0; k < idx.size(); ++k)
+        if (idx[k] < 0 || static_cast<std::size_t>(idx[k]) >= rows)
+          throw Error(std::string(name) + ": index " + std::to_string(idx[k]) + " at position " +
+                      std::to_string(k) + (steps ? " of step " + std::to_string(t) : "") +
+                      " is out of range for a table of " + std::to_string(rows) + " rows");
+    });
     if (c.requires_grad()) {
       Indices& saved = c.save_indices();
       saved.resize(n);
-      for (std::size_t r = 0; r < n; ++r) saved[r] = index(r);
+      each_list([&](std::size_t first, const Indices& idx, std::size_t) {
+        std::copy(idx.begin(), idx.end(), saved.begin() + std::ptrdiff_t(first));
+      });
     }
     Tensor<T>& y =
         steps ? detail::output_shaped(c, std::array<std::size_t, 3>{steps->size(), B, width})
               : detail::output_shaped(c, std::array<std::size_t, 2>{n, width});
-    for (std::size_t r = 0; r < n; ++r)
-      std::memcpy(y.data() + r * width, table.data() + index(r) * width, width * sizeof(T));
+    each_list([&](std::size_t first, const Indices& idx, std::size_t) {
+      T* out = y.data() + first * width;
+      for (std::size_t k = 0; k < idx.size(); ++k)
+        std::memcpy(out + k * width, table.data() + idx[k] * width, width * sizeof(T));
+    });
   }
   template <class T>
   void backward(BackwardContext<T>& c) const {
@@ -270,12 +276,7 @@ Var<T> gather_rows(const Var<T>& table, const Indices& indices) {
 /// tensor (as Tape::one_hot(steps, V) is) with no dense one-hot behind it.
 template <class T>
 Var<T> gather_rows(const Var<T>& table, const std::vector<Indices>& steps) {
-  if (steps.empty()) throw Error("gather_rows: expected at least one step, got none");
-  for (std::size_t t = 0; t < steps.size(); ++t)
-    if (steps[t].size() != steps[0].size())
-      throw Error("gather_rows: step " + std::to_string(t) + " has " +
-                  std::to_string(steps[t].size()) + " indices, step 0 has " +
-                  std::to_string(steps[0].size()) + "; every step needs one per sequence");
+  detail::check_steps("gather_rows", steps);
   return apply(ops::GatherRows{nullptr, &steps}, table);
 }
 

@@ -658,9 +658,7 @@ class Stacked : public Module<T> {
   // norms[t] = ||state's gradient|| in the next backward pass (norms has a place for step t).
   static void hook_grad_norm(const Var<T>& state, std::vector<double>& norms, std::size_t t) {
     state.on_grad([&norms, t](Tensor<T>& g) {
-      double sq = 0;
-      for (const T v : g) sq += double(v) * double(v);
-      norms[t] = std::sqrt(sq);
+      norms[t] = std::sqrt(tapegrad::detail::squared_norm_of_sum<T>(g.data(), nullptr, g.size()));
     });
   }
   // [T, B, 1]: 1 where step t is within sequence b's length, else 0.
